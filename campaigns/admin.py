@@ -1,0 +1,148 @@
+"""The admin site: providers (keys shown only as a hint), prices, campaigns with spend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import QuerySet, Sum
+from django.http import HttpRequest
+
+from campaigns.models import ApiToken, Campaign, Generation, LLMModel, Product, PromptTemplate, Provider
+
+
+class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
+    api_key = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave empty to keep the current key. Stored encrypted; only the last 4 characters are shown.",
+    )
+
+    class Meta:
+        model = Provider
+        fields = ["name", "base_url", "api_key", "max_concurrency", "rpm_limit", "tpm_limit", "timeout"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial["api_key"] = ""
+
+    def save(self, commit: bool = True) -> Provider:
+        provider: Provider = super().save(commit=False)
+        new_key = self.cleaned_data.get("api_key")
+        if new_key:
+            provider.set_api_key(new_key)
+        elif provider.pk:
+            # Keep the stored key: the form never shows (or round-trips) it.
+            provider.api_key = Provider.objects.get(pk=provider.pk).api_key
+        if commit:
+            provider.save()
+        return provider
+
+
+class LLMModelInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = LLMModel
+    extra = 0
+    fields = ["name", "label", "input_usd_per_mtok", "output_usd_per_mtok", "is_active"]
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = ProviderForm
+    list_display = ["name", "base_url", "key", "max_concurrency", "rpm_limit", "tpm_limit", "timeout"]
+    search_fields = ["name", "base_url"]
+    inlines = [LLMModelInline]
+
+    @admin.display(description="API key")
+    def key(self, obj: Provider) -> str:
+        return f"…{obj.api_key_hint}" if obj.api_key_hint else "—"
+
+
+@admin.register(LLMModel)
+class LLMModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["__str__", "name", "provider", "input_usd_per_mtok", "output_usd_per_mtok", "is_active"]
+    list_filter = ["provider", "is_active"]
+    search_fields = ["name", "label"]
+    list_editable = ["input_usd_per_mtok", "output_usd_per_mtok", "is_active"]
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["name", "language", "owner", "updated_at"]
+    list_filter = ["language"]
+    search_fields = ["name", "description"]
+
+
+@admin.register(PromptTemplate)
+class PromptTemplateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["name", "owner", "updated_at"]
+    search_fields = ["name", "body"]
+
+
+class GenerationInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = Generation
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    max_num = 0
+    fields = ["product", "template", "model", "variant", "status", "tokens_in", "tokens_out", "cost_usd",
+              "cost_source", "ttft_ms", "latency_ms", "attempts", "error"]
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Generation]:
+        return super().get_queryset(request).select_related("product", "template", "model")
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["name", "owner", "status", "cells", "spend", "budget_usd", "created_at"]
+    list_filter = ["status", "owner"]
+    search_fields = ["name"]
+    readonly_fields = ["status", "spent_usd", "reserved_usd", "launched_at", "finished_at", "created_at"]
+    filter_horizontal = ["products", "templates", "llm_models"]
+    inlines = [GenerationInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(
+            _cells=Count("generations", distinct=True), _spend=Sum("generations__cost_usd")
+        )
+
+    @admin.display(description="cells", ordering="_cells")
+    def cells(self, obj: Any) -> int:
+        return int(obj._cells)
+
+    @admin.display(description="spend (USD)", ordering="_spend")
+    def spend(self, obj: Any) -> str:
+        return f"{obj._spend or 0:.6f}"
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        total = Generation.objects.aggregate(s=Sum("cost_usd"))["s"] or 0
+        extra_context = {**(extra_context or {}), "title": f"Campaigns — total spend ${total:.6f}"}
+        return super().changelist_view(request, extra_context)
+
+
+@admin.register(Generation)
+class GenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["id", "campaign", "product", "template", "model", "variant", "status", "cost_usd",
+                    "cost_source", "ttft_ms", "latency_ms", "attempts"]
+    list_filter = ["status", "cost_source", "model", "campaign"]
+    search_fields = ["text", "error"]
+    list_select_related = ["campaign", "product", "template", "model"]
+    readonly_fields = [f.name for f in Generation._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["__str__", "name", "user", "scopes", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "prefix", "user__username"]
+    exclude = ["token_hash"]
+    readonly_fields = ["prefix", "created_at", "last_used_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # tokens are created with `manage.py create_api_token` or the API: shown once

@@ -1,0 +1,74 @@
+"""The live campaign websocket: a snapshot on connect, then the campaign's events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from campaigns.services import access
+from campaigns.services.errors import DomainError
+from campaigns.services.launch import campaign_cancel, campaign_launch
+from campaigns.services.publish import campaign_group
+from campaigns.services.selectors import campaign_snapshot
+
+__all__ = ["CampaignConsumer"]
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+
+
+class CampaignConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """``/ws/campaigns/<id>/``: send ``{"action": "launch"|"cancel"}``, receive events."""
+
+    campaign_id: int
+    group: str
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.campaign_id = int(self.scope["url_route"]["kwargs"]["campaign_id"])
+        campaign = await database_sync_to_async(access.campaign_for_user)(user, self.campaign_id)
+        if campaign is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.group = campaign_group(self.campaign_id)
+        # Join before reading the snapshot: nothing that happens in between is missed.
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_json(await database_sync_to_async(campaign_snapshot)(campaign))
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "group", None):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        action = content.get("action") if isinstance(content, dict) else None
+        actions = {"launch": campaign_launch, "cancel": campaign_cancel}
+        if action not in actions:
+            await self.send_json({"type": "error", "detail": "action must be 'launch' or 'cancel'"})
+            return
+        scope_needed = "launch"
+        if not await database_sync_to_async(access.can_act)(self.scope, scope_needed, self.campaign_id):
+            await self.send_json({"type": "error", "detail": f"not allowed to {action} this campaign"})
+            return
+        try:
+            campaign = await database_sync_to_async(actions[action])(campaign_id=self.campaign_id)
+        except DomainError as exc:
+            await self.send_json({"type": "error", "action": action, "detail": exc.message})
+            return
+        await self.send_json({"type": "campaign.status", "campaign_id": campaign.id, "status": campaign.status})
+
+    # Group events, dispatched by their "type".
+    async def _forward(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
+    generation_started = _forward
+    generation_delta = _forward
+    generation_finished = _forward
+    campaign_progress = _forward
+    campaign_finished = _forward

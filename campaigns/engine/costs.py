@@ -1,0 +1,50 @@
+"""Money: cost from usage and prices, worst-case reservations, usage estimates."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+
+__all__ = [
+    "MESSAGE_OVERHEAD_TOKENS",
+    "cost_usd",
+    "estimate_tokens",
+    "worst_case_input_tokens",
+    "worst_case_usd",
+]
+
+MILLION = Decimal(1_000_000)
+# A byte-level BPE never yields more tokens than bytes; 16 tokens per message covers the
+# chat template's role and separator tokens.
+MESSAGE_OVERHEAD_TOKENS = 16
+
+
+def cost_usd(tokens_in: int, tokens_out: int, *, input_usd_per_mtok: Decimal, output_usd_per_mtok: Decimal) -> Decimal:
+    return (Decimal(tokens_in) * input_usd_per_mtok + Decimal(tokens_out) * output_usd_per_mtok) / MILLION
+
+
+def worst_case_input_tokens(messages: Sequence[Mapping[str, str]]) -> int:
+    return sum(len(str(m.get("content", "")).encode("utf-8")) + MESSAGE_OVERHEAD_TOKENS for m in messages)
+
+
+def worst_case_usd(
+    messages: Sequence[Mapping[str, str]],
+    max_tokens: int,
+    *,
+    input_usd_per_mtok: Decimal,
+    output_usd_per_mtok: Decimal,
+) -> Decimal:
+    """The most one attempt can cost: every prompt byte a token, and max_tokens out."""
+    return cost_usd(
+        worst_case_input_tokens(messages),
+        max_tokens,
+        input_usd_per_mtok=input_usd_per_mtok,
+        output_usd_per_mtok=output_usd_per_mtok,
+    )
+
+
+def estimate_tokens(text: str) -> int:
+    """A usage estimate when the provider reported none: ~4 UTF-8 bytes per token, at least 1."""
+    if not text:
+        return 0
+    return max(1, (len(text.encode("utf-8")) + 3) // 4)

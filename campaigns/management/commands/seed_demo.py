@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+
+from campaigns.models import Campaign, LLMModel, Product, PromptTemplate, Provider
+from campaigns.services.launch import campaign_create
+
+PRODUCTS = [
+    ("Trail Runner 2", "Lightweight trail running shoe with a grippy sole.", {"color": "forest green", "weight": "260 g"}, "en"),
+    ("Aurora Desk Lamp", "Dimmable LED desk lamp with warm and cool light.", {"color": "matte black", "power": "9 W"}, "en"),
+    ("Merino Travel Hoodie", "Odour-resistant merino hoodie that packs small.", {"material": "merino wool", "fit": "regular"}, "en"),
+    ("Kyoto Tea Set", "Hand-glazed ceramic tea set for four.", {"pieces": "6", "glaze": "celadon"}, "ja"),
+]
+TEMPLATES = [
+    ("Tagline", "You are a senior copywriter. Answer in {{ language }}.",
+     "Write a punchy tagline for {{ product.name }}. {{ product.description }}"),
+    ("Product description", "You write clear, benefit-led product copy in {{ language }}.",
+     "Write a 60-word product description for {{ product.name }}.\n"
+     "Details: {{ product.description }}\n"
+     "{% for key, value in product.attributes.items %}- {{ key }}: {{ value }}\n{% endfor %}"),
+]
+MODELS = [
+    # (name sent to the simulator, label, input $/Mtok, output $/Mtok)
+    ("sim-fast@ttft=120,gap=12,len=40", "Fast (simulated)", "0.150000", "0.600000"),
+    ("sim-balanced@ttft=300,gap=25,len=56", "Balanced (simulated)", "1.000000", "4.000000"),
+    ("sim-polyglot@ttft=200,gap=20,len=48,lang=ja", "Polyglot ja (simulated)", "0.500000", "2.000000"),
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo data: a login, products, templates, models on the bundled simulator and a draft campaign."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--simulator-url", default="http://127.0.0.1:8001/v1")
+        parser.add_argument("--username", default="demo")
+        parser.add_argument("--password", default="demo-pass-123")
+
+    @transaction.atomic
+    def handle(self, *args: Any, **opts: Any) -> None:
+        User = get_user_model()
+        user, created = User.objects.get_or_create(
+            username=opts["username"], defaults={"is_staff": True, "is_superuser": True}
+        )
+        if created:
+            user.set_password(opts["password"])
+            user.save()
+        provider, _ = Provider.objects.get_or_create(
+            name="Simulator", defaults={"base_url": opts["simulator_url"], "max_concurrency": 64}
+        )
+        if provider.base_url != opts["simulator_url"]:
+            provider.base_url = opts["simulator_url"]
+            provider.save(update_fields=["base_url"])
+        if not provider.api_key:
+            provider.set_api_key("sk-sim-demo-0000")
+            provider.save()
+        models = [
+            LLMModel.objects.get_or_create(
+                provider=provider, name=name,
+                defaults={"label": label, "input_usd_per_mtok": Decimal(i), "output_usd_per_mtok": Decimal(o)},
+            )[0]
+            for name, label, i, o in MODELS
+        ]
+        products = [
+            Product.objects.get_or_create(
+                name=name, defaults={"description": d, "attributes": a, "language": lang, "owner": user}
+            )[0]
+            for name, d, a, lang in PRODUCTS
+        ]
+        templates = [
+            PromptTemplate.objects.get_or_create(name=n, defaults={"system_prompt": s, "body": b, "owner": user})[0]
+            for n, s, b in TEMPLATES
+        ]
+        campaign = Campaign.objects.filter(name="Demo campaign", status=Campaign.Status.DRAFT).first()
+        if campaign is None:
+            campaign = campaign_create(
+                owner=user, name="Demo campaign",
+                product_ids=[p.id for p in products], template_ids=[t.id for t in templates],
+                model_ids=[m.id for m in models[:2]], variants=2, max_tokens=120,
+                temperature=0.8, budget_usd=Decimal("0.50"),
+            )
+        self.stdout.write(self.style.SUCCESS(
+            f"Demo data ready: {len(products)} products, {len(templates)} templates, {len(models)} models "
+            f"on {provider.base_url}; campaign '{campaign.name}' (id {campaign.id}) is a draft."
+        ))
+        if created:
+            self.stdout.write(self.style.SUCCESS(
+                f"Demo login: username '{opts['username']}', password '{opts['password']}'"))
+        else:
+            self.stdout.write(f"Demo login: username '{opts['username']}' (password unchanged)")

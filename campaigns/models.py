@@ -1,0 +1,240 @@
+"""Data of copygen: the catalog, providers and models, campaigns and their generations."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from campaigns.crypto import EncryptedTextField
+from campaigns.templating import validate_template_source
+
+MONEY = {"max_digits": 20, "decimal_places": 10}
+PRICE = {"max_digits": 14, "decimal_places": 6}
+
+
+class Product(models.Model):
+    """An item of the catalog; its fields are what templates render from."""
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    language = models.CharField(max_length=35, default="en")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if not isinstance(self.attributes, dict):
+            raise ValidationError({"attributes": "attributes must be a JSON object"})
+
+
+class PromptTemplate(models.Model):
+    """A prompt written in Django template syntax over ``product.*`` and ``language``."""
+
+    name = models.CharField(max_length=200)
+    system_prompt = models.TextField(blank=True)
+    body = models.TextField()
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        for field in ("system_prompt", "body"):
+            try:
+                validate_template_source(getattr(self, field))
+            except ValidationError as exc:
+                errors[field] = exc.messages[0]
+        if errors:
+            raise ValidationError(errors)
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        # Templates are rendered by the engine long after they are saved: a template
+        # that cannot render must never reach the database, whoever saves it.
+        self.clean()
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+
+class Provider(models.Model):
+    """An OpenAI-compatible endpoint and its limits."""
+
+    name = models.CharField(max_length=100, unique=True)
+    base_url = models.URLField(max_length=500, help_text="e.g. https://api.openai.com/v1")
+    api_key = EncryptedTextField(blank=True)
+    api_key_hint = models.CharField(max_length=8, blank=True, editable=False)
+    max_concurrency = models.PositiveIntegerField(default=16, validators=[MinValueValidator(1)])
+    rpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="requests per minute")
+    tpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="tokens per minute")
+    timeout = models.FloatField(default=60.0, help_text="seconds per attempt", validators=[MinValueValidator(0.1)])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def set_api_key(self, key: str) -> None:
+        self.api_key = key
+        self.api_key_hint = key[-4:] if key else ""
+
+
+class LLMModel(models.Model):
+    """A model of a provider with its price per million tokens (USD)."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="models")
+    name = models.CharField(max_length=200, help_text="the model name sent to the provider")
+    label = models.CharField(max_length=200, blank=True, help_text="display name; defaults to the name")
+    input_usd_per_mtok = models.DecimalField(**PRICE, validators=[MinValueValidator(Decimal(0))])
+    output_usd_per_mtok = models.DecimalField(**PRICE, validators=[MinValueValidator(Decimal(0))])
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["provider__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["provider", "name"], name="uniq_model_per_provider")]
+        verbose_name = "LLM model"
+
+    def __str__(self) -> str:
+        return self.label or self.name
+
+
+class Campaign(models.Model):
+    """Every product × template × model × variant, generated together under one budget."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        CANCELLED = "cancelled"
+        FAILED = "failed"
+        BUDGET_EXHAUSTED = "budget_exhausted"
+
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="campaigns")
+    products = models.ManyToManyField(Product, related_name="campaigns")
+    templates = models.ManyToManyField(PromptTemplate, related_name="campaigns")
+    llm_models = models.ManyToManyField(LLMModel, related_name="campaigns", verbose_name="models")
+    variants = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(20)])
+    max_tokens = models.PositiveIntegerField(default=256, validators=[MinValueValidator(1), MaxValueValidator(32768)])
+    temperature = models.FloatField(default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
+    budget_usd = models.DecimalField(**MONEY, default=Decimal("5"), validators=[MinValueValidator(Decimal(0))])
+    # Money held for attempts in flight (worst case) and money spent; both move only
+    # inside a transaction holding this row, so spent + reserved <= budget always.
+    reserved_usd = models.DecimalField(**MONEY, default=Decimal(0))
+    spent_usd = models.DecimalField(**MONEY, default=Decimal(0))
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    created_at = models.DateTimeField(auto_now_add=True)
+    launched_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.RUNNING
+
+
+class Generation(models.Model):
+    """One cell of a campaign: one product, template, model and variant."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+        SKIPPED = "skipped"
+
+    TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.SKIPPED)
+
+    class CostSource(models.TextChoices):
+        REPORTED = "reported"
+        ESTIMATED = "estimated"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="generations")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    template = models.ForeignKey(PromptTemplate, on_delete=models.PROTECT, related_name="+")
+    model = models.ForeignKey(LLMModel, on_delete=models.PROTECT, related_name="+")
+    variant = models.PositiveIntegerField(default=1)
+    messages = models.JSONField(help_text="the chat messages rendered and pinned at launch")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    text = models.TextField(blank=True)
+    ttft_ms = models.FloatField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    tokens_in = models.PositiveIntegerField(default=0)
+    tokens_out = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(**MONEY, default=Decimal(0))
+    cost_source = models.CharField(max_length=10, choices=CostSource.choices, blank=True)
+    reserved_usd = models.DecimalField(**MONEY, default=Decimal(0))
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    finish_reason = models.CharField(max_length=40, blank=True)
+    response_id = models.CharField(max_length=200, blank=True)
+    lease_owner = models.CharField(max_length=100, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "product", "template", "model", "variant"], name="uniq_generation_cell"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "lease_expires_at"], name="gen_claim_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.product_id}/{self.template_id}/{self.model_id}#{self.variant}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the REST API, stored as a SHA-256 hash; shown once at creation."""
+
+    class Scope(models.TextChoices):
+        READ = "read"
+        WRITE = "write"
+        LAUNCH = "launch"
+        ADMIN = "admin"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, unique=True, help_text="public lookup part of the token")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"cgk_{self.prefix}… ({self.user})"

@@ -1,0 +1,110 @@
+"""Errors raised by provider clients.
+
+Exception hierarchy::
+
+    ProviderError
+    ├── APIStatusError             the provider answered with an HTTP error status
+    │   ├── BadRequestError        400, 404, 413, 422 … (never retried)
+    │   ├── AuthenticationError    401, 403 (never retried)
+    │   ├── RateLimitError         429 (retried, honouring retry-after)
+    │   └── ServerError            408, 409, 5xx (retried)
+    ├── APIConnectionError         the request did not get an answer (retried)
+    │   └── APITimeoutError        connect/read timeout or the attempt's deadline
+    └── StreamError                the stream was malformed or ended before [DONE]
+
+Every error carries the provider's name and, for streams, the partial text received.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ProviderError",
+    "RateLimitError",
+    "ServerError",
+    "StreamError",
+    "status_error",
+]
+
+
+class ProviderError(Exception):
+    """Base class: something went wrong talking to a provider."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, provider: str = "", partial_text: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.partial_text = partial_text
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.message}" if self.provider else self.message
+
+
+class APIStatusError(ProviderError):
+    """The provider answered with an HTTP error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        provider: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider)
+        self.status_code = status_code
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        prefix = f"{self.provider}: " if self.provider else ""
+        return f"{prefix}HTTP {self.status_code}: {self.message}"
+
+
+class BadRequestError(APIStatusError):
+    """The request itself is wrong (context too long, unknown model …): retrying cannot help."""
+
+
+class AuthenticationError(APIStatusError):
+    """The API key was refused."""
+
+
+class RateLimitError(APIStatusError):
+    retryable = True
+
+
+class ServerError(APIStatusError):
+    retryable = True
+
+
+class APIConnectionError(ProviderError):
+    retryable = True
+
+
+class APITimeoutError(APIConnectionError):
+    """A connect/read timeout, or the attempt outlived its wall-clock deadline."""
+
+
+class StreamError(ProviderError):
+    """The event stream was malformed, carried an error, or ended before ``[DONE]``."""
+
+
+def status_error(
+    status_code: int, message: str, *, provider: str, retry_after: float | None
+) -> APIStatusError:
+    """The error class for an HTTP status, following openai-python's retry policy."""
+    cls: type[APIStatusError]
+    if status_code == 429:
+        cls = RateLimitError
+    elif status_code in (408, 409) or status_code >= 500:
+        cls = ServerError
+    elif status_code in (401, 403):
+        cls = AuthenticationError
+    else:
+        cls = BadRequestError
+    return cls(message, status_code=status_code, provider=provider, retry_after=retry_after)

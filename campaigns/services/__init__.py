@@ -1,0 +1,1 @@
+"""Django-side services: launching, the job store, live events, the engine's lifecycle."""

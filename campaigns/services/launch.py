@@ -1,0 +1,154 @@
+"""Creating, launching and cancelling campaigns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns.models import Campaign, Generation, LLMModel, Product, PromptTemplate
+from campaigns.services.errors import CampaignStateError, InvalidInput
+from campaigns.services.signals import engine_signal
+from campaigns.templating import render_template
+
+__all__ = [
+    "campaign_cancel",
+    "campaign_create",
+    "campaign_launch",
+    "messages_render",
+    "product_context",
+]
+
+MAX_CELLS = 200_000
+
+
+def product_context(product: Product) -> dict[str, Any]:
+    return {
+        "name": product.name,
+        "description": product.description,
+        "attributes": product.attributes or {},
+        "language": product.language,
+    }
+
+
+def messages_render(*, template: PromptTemplate, product: Product) -> list[dict[str, str]]:
+    """The chat messages of one cell: the system prompt (if any) and the rendered body."""
+    context = product_context(product)
+    messages = []
+    system = render_template(template.system_prompt, product=context, language=product.language)
+    if system:
+        messages.append({"role": "system", "content": system})
+    messages.append(
+        {"role": "user", "content": render_template(template.body, product=context, language=product.language)}
+    )
+    return messages
+
+
+def _objects(model: type[Any], ids: Sequence[int], field: str) -> list[Any]:
+    unique = list(dict.fromkeys(ids))
+    if not unique:
+        raise InvalidInput(field, f"{field} must name at least one")
+    found = {obj.id: obj for obj in model.objects.filter(id__in=unique)}
+    missing = [i for i in unique if i not in found]
+    if missing:
+        raise InvalidInput(field, f"{field}: no such id {', '.join(map(str, missing))}")
+    return [found[i] for i in unique]
+
+
+@transaction.atomic
+def campaign_create(
+    *,
+    owner: AbstractBaseUser,
+    name: str,
+    product_ids: Sequence[int],
+    template_ids: Sequence[int],
+    model_ids: Sequence[int],
+    variants: int = 1,
+    max_tokens: int = 256,
+    temperature: float = 0.7,
+    budget_usd: Decimal = Decimal("5"),
+) -> Campaign:
+    products = _objects(Product, product_ids, "product_ids")
+    templates = _objects(PromptTemplate, template_ids, "template_ids")
+    llm_models = _objects(LLMModel, model_ids, "model_ids")
+    inactive = [m.name for m in llm_models if not m.is_active]
+    if inactive:
+        raise InvalidInput("model_ids", f"model_ids: inactive model {', '.join(inactive)}")
+    cells = len(products) * len(templates) * len(llm_models) * variants
+    if cells > MAX_CELLS:
+        raise InvalidInput("variants", f"the campaign would have {cells} cells; the limit is {MAX_CELLS}")
+    campaign = Campaign(
+        owner=owner,  # type: ignore[misc]
+        name=name,
+        variants=variants,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        budget_usd=budget_usd,
+    )
+    try:
+        campaign.full_clean(exclude=["owner"])
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise InvalidInput(field, f"{field}: {messages[0]}") from exc
+    campaign.save()
+    campaign.products.set(products)
+    campaign.templates.set(templates)
+    campaign.llm_models.set(llm_models)
+    return campaign
+
+
+def campaign_launch(*, campaign_id: int) -> Campaign:
+    """Persist every generation of the campaign (queued), then wake the engine."""
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(id=campaign_id)
+        if campaign.status != Campaign.Status.DRAFT:
+            raise CampaignStateError(f"campaign '{campaign.name}' is {campaign.status}; only a draft can be launched")
+        products = list(campaign.products.all())
+        templates = list(campaign.templates.all())
+        llm_models = list(campaign.llm_models.select_related("provider"))
+        if not (products and templates and llm_models):
+            raise CampaignStateError(f"campaign '{campaign.name}' needs products, templates and models to launch")
+        rows = []
+        for product in products:
+            for template in templates:
+                messages = messages_render(template=template, product=product)
+                for model in llm_models:
+                    for variant in range(1, campaign.variants + 1):
+                        rows.append(
+                            Generation(
+                                campaign=campaign,
+                                product=product,
+                                template=template,
+                                model=model,
+                                variant=variant,
+                                messages=messages,
+                            )
+                        )
+        Generation.objects.bulk_create(rows, batch_size=1000)
+        campaign.status = Campaign.Status.RUNNING
+        campaign.launched_at = timezone.now()
+        campaign.save(update_fields=["status", "launched_at"])
+        transaction.on_commit(lambda: engine_signal("wake", campaign_id=campaign.id))
+    return campaign
+
+
+def campaign_cancel(*, campaign_id: int) -> Campaign:
+    """Cancel queued cells now and stop the running ones (their partial text and cost are kept)."""
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(id=campaign_id)
+        if campaign.status != Campaign.Status.RUNNING:
+            raise CampaignStateError(f"campaign '{campaign.name}' is {campaign.status}; only a running one can be cancelled")
+        now = timezone.now()
+        campaign.generations.filter(status=Generation.Status.QUEUED).update(
+            status=Generation.Status.CANCELLED, finished_at=now, error="cancelled before it started"
+        )
+        campaign.status = Campaign.Status.CANCELLED
+        campaign.finished_at = now
+        campaign.save(update_fields=["status", "finished_at"])
+        transaction.on_commit(lambda: engine_signal("cancel", campaign_id=campaign.id))
+    return campaign

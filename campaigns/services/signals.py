@@ -1,0 +1,33 @@
+"""Telling engines about work: the local inline engine directly, workers over the channel layer.
+
+The channel layer is at-most-once: a lost wake-up only delays work until the next poll,
+because the database is the source of truth.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+__all__ = ["ENGINE_GROUP", "engine_signal"]
+
+ENGINE_GROUP = "copygen-engine"
+log = logging.getLogger("campaigns")
+
+
+def engine_signal(kind: str, *, campaign_id: int) -> None:
+    """Send ``wake`` or ``cancel`` for a campaign to every engine (callable from sync code)."""
+    from campaigns.services import runner
+
+    runner.local_signal(kind, campaign_id=campaign_id)
+    if settings.COPYGEN_ENGINE == "worker":
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            async_to_sync(layer.group_send)(ENGINE_GROUP, {"type": f"engine.{kind}", "campaign_id": campaign_id})
+        except Exception:  # the workers poll; a lost wake-up only delays them
+            log.warning("could not signal workers (%s campaign %s)", kind, campaign_id, exc_info=True)

@@ -1,0 +1,370 @@
+"""An OpenAI-compatible LLM server for demos, tests and benchmarks.
+
+It serves ``POST /v1/chat/completions`` (streaming SSE and not, with
+``stream_options.include_usage`` honoured as OpenAI does: every chunk carries
+``"usage": null`` and a last chunk with empty ``choices`` carries the usage) and
+``GET /v1/models``, over a real socket, so the engine's real HTTP code path runs.
+
+Behaviour comes from three places, later ones winning:
+
+1. the server's :class:`SimConfig` (``manage.py llm_simulator --ttft-ms … --fault-rate …``);
+2. directives in the model name: ``demo-fast@ttft=150,gap=15,len=60,fault=cut,lang=ja``;
+3. a queue of one-shot faults, pushed with ``POST /_sim/faults {"faults": ["429", "500"]}``
+   (or :meth:`Simulator.push_faults`), consumed one per request.
+
+Faults: ``429`` (with ``retry-after-ms``), ``500``, ``503``, ``401``, ``400`` (context too long),
+``cut`` (stream cut mid-way, no ``[DONE]``), ``nousage`` (no usage chunk even when asked),
+``malformed`` (a broken ``data:`` line), ``empty`` (200 with an empty stream),
+``error_event`` (an error object inside the stream).
+
+Every completion it sends is recorded (``GET /_sim/completions``), so tests compare what
+was stored with what was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from aiohttp import web
+
+__all__ = ["SimConfig", "Simulator", "count_prompt_tokens", "parse_model_directives"]
+
+WORDS_EN = (
+    "bold crafted everyday effortless fresh bright smooth lasting premium honest gentle clever "
+    "light durable vivid warm clean quiet sharp comfortable reliable natural simple elegant "
+    "design comfort style quality detail feel moment journey favorite essential upgrade made "
+    "for you every day with care and love that works wherever life takes you built to last"
+).split()
+WORDS_JA = "毎日 の 暮らし に 寄り添う 上質 な デザイン 心地よい 使い やすさ 長く 愛せる 一品 です 。".split()
+WORDS_ZH = "精心 设计 的 日常 好物 舒适 耐用 简约 优雅 让 生活 更 美好 。".split()
+VOCAB = {"en": WORDS_EN, "ja": WORDS_JA, "zh": WORDS_ZH}
+FAULTS = ("429", "500", "503", "401", "400", "cut", "nousage", "malformed", "empty", "error_event")
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    ttft_ms: float = 150.0
+    gap_ms: float = 15.0
+    length: int = 48
+    """Completion tokens per answer (capped by the request's max_tokens)."""
+    jitter: float = 0.3
+    """Relative random spread of ttft, gap and length."""
+    fault: str = ""
+    fault_rate: float = 0.0
+    retry_after_ms: int = 200
+    lang: str = "en"
+    rpm: int = 0
+    """Requests per minute enforced with 429s; 0 = unlimited."""
+    api_key: str = ""
+    """If set, requests must send it as a bearer token."""
+    seed: int = 0
+
+
+def parse_model_directives(model: str, base: SimConfig) -> SimConfig:
+    """Apply ``name@key=value,…`` directives of a model name onto ``base``."""
+    _, _, directives = model.partition("@")
+    changes: dict[str, Any] = {}
+    for item in filter(None, directives.split(",")):
+        key, _, value = item.partition("=")
+        key = {"len": "length", "gap": "gap_ms", "ttft": "ttft_ms"}.get(key.strip(), key.strip())
+        if key in {"ttft_ms", "gap_ms", "jitter", "fault_rate"}:
+            changes[key] = float(value)
+        elif key in {"length", "retry_after_ms"}:
+            changes[key] = int(value)
+        elif key in {"fault", "lang"}:
+            changes[key] = value.strip()
+    return replace(base, **changes)
+
+
+def count_prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    """A deterministic stand-in for a tokenizer: ~4 bytes a token, 4 tokens per message."""
+    total = 0
+    for message in messages:
+        content = message.get("content") or ""
+        total += 4 + (len(str(content).encode("utf-8")) + 3) // 4
+    return total
+
+
+@dataclass
+class _Stats:
+    requests: int = 0
+    streams: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
+    rate_limited: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+
+class Simulator:
+    """The aiohttp application and its state; run it with :meth:`run` or :meth:`start_in_thread`."""
+
+    def __init__(self, config: SimConfig | None = None) -> None:
+        self.config = config or SimConfig()
+        self.fault_queue: deque[str] = deque()
+        self.completions: dict[str, dict[str, Any]] = {}
+        self.stats = _Stats()
+        self._window: deque[float] = deque()
+        self._counter = 0
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # --- application -------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.chat_completions)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_post("/_sim/faults", self.push_faults_view)
+        app.router.add_get("/_sim/completions", self.completions_view)
+        app.router.add_get("/_sim/stats", self.stats_view)
+        app.router.add_post("/_sim/reset", self.reset_view)
+        return app
+
+    def push_faults(self, *faults: str) -> None:
+        for fault in faults:
+            if fault not in FAULTS:
+                raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
+        self.fault_queue.extend(faults)
+
+    def reset(self) -> None:
+        self.fault_queue.clear()
+        self.completions.clear()
+        self.stats = _Stats()
+        self._window.clear()
+
+    async def push_faults_view(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            self.push_faults(*body.get("faults", []))
+        except ValueError as exc:
+            return web.json_response({"error": {"message": str(exc)}}, status=400)
+        return web.json_response({"queued": list(self.fault_queue)})
+
+    async def completions_view(self, request: web.Request) -> web.Response:
+        return web.json_response(self.completions)
+
+    async def stats_view(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats.__dict__)
+
+    async def reset_view(self, request: web.Request) -> web.Response:
+        self.reset()
+        return web.json_response({"ok": True})
+
+    async def models(self, request: web.Request) -> web.Response:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        names = ["sim-fast", "sim-balanced", "sim-slow"]
+        return web.json_response(
+            {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "simulator"} for n in names]}
+        )
+
+    # --- chat completions --------------------------------------------------------------
+    def _check_auth(self, request: web.Request) -> web.Response | None:
+        if not self.config.api_key:
+            return None
+        if request.headers.get("Authorization", "") != f"Bearer {self.config.api_key}":
+            return _error(401, "Incorrect API key provided.", "invalid_api_key")
+        return None
+
+    def _rate_limited(self) -> bool:
+        if not self.config.rpm:
+            return False
+        now = time.monotonic()
+        while self._window and now - self._window[0] >= 60.0:
+            self._window.popleft()
+        if len(self._window) >= self.config.rpm:
+            return True
+        self._window.append(now)
+        return False
+
+    def _pick_fault(self, cfg: SimConfig, rng: random.Random) -> str:
+        if self.fault_queue:
+            return self.fault_queue.popleft()
+        if cfg.fault and (cfg.fault_rate <= 0 or rng.random() < cfg.fault_rate):
+            return cfg.fault
+        return ""
+
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        self.stats.requests += 1
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        try:
+            body = await request.json()
+            model = str(body["model"])
+            messages = list(body["messages"])
+        except (ValueError, KeyError, TypeError):
+            return _error(400, "request body must be JSON with 'model' and 'messages'", "invalid_request_error")
+        if self._rate_limited():
+            self.stats.rate_limited += 1
+            return _error(429, "Rate limit reached for requests per minute.", "rate_limit_exceeded",
+                          headers={"retry-after-ms": str(self.config.retry_after_ms)})
+        cfg = parse_model_directives(model, self.config)
+        self._counter += 1
+        rng = random.Random(_seed(cfg.seed, model, messages, self._counter))
+        fault = self._pick_fault(cfg, rng)
+        if fault:
+            self.stats.faults[fault] = self.stats.faults.get(fault, 0) + 1
+        if fault == "429":
+            return _error(429, "Rate limit reached for requests per minute.", "rate_limit_exceeded",
+                          headers={"retry-after-ms": str(cfg.retry_after_ms), "retry-after": "1"})
+        if fault in {"500", "503"}:
+            return _error(int(fault), "The server had an error while processing your request.", "server_error")
+        if fault == "401":
+            return _error(401, "Incorrect API key provided.", "invalid_api_key")
+        if fault == "400":
+            return _error(400, "This model's maximum context length is 8192 tokens. Please reduce the length "
+                          "of the messages.", "context_length_exceeded")
+        max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 256)
+        length = max(1, min(max_tokens, round(cfg.length * _spread(rng, cfg.jitter))))
+        tokens = _make_tokens(rng, cfg.lang, length)
+        finish_reason = "length" if length == max_tokens and cfg.length * (1 + cfg.jitter) >= max_tokens else "stop"
+        response_id = f"chatcmpl-sim-{uuid.uuid4().hex[:20]}"
+        usage = {"prompt_tokens": count_prompt_tokens(messages), "completion_tokens": len(tokens)}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        if not body.get("stream"):
+            await asyncio.sleep((cfg.ttft_ms + cfg.gap_ms * len(tokens)) / 1000.0)
+            text = "".join(tokens)
+            self.completions[response_id] = {"model": model, "text": text, "usage": usage, "fault": fault}
+            return web.json_response({
+                "id": response_id, "object": "chat.completion", "created": int(time.time()), "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                             "finish_reason": finish_reason}],
+                "usage": usage,
+            })
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return await self._stream(request, cfg, rng, model, response_id, tokens, usage, include_usage,
+                                  finish_reason, fault)
+
+    async def _stream(self, request: web.Request, cfg: SimConfig, rng: random.Random, model: str,
+                      response_id: str, tokens: list[str], usage: dict[str, int], include_usage: bool,
+                      finish_reason: str, fault: str) -> web.StreamResponse:
+        self.stats.streams += 1
+        self.stats.in_flight += 1
+        self.stats.max_in_flight = max(self.stats.max_in_flight, self.stats.in_flight)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                                           "x-request-id": response_id})
+        sent: list[str] = []
+        record = {"model": model, "text": "", "usage": usage, "fault": fault, "complete": False}
+        self.completions[response_id] = record
+        try:
+            await resp.prepare(request)
+            if fault == "empty":
+                return resp
+            created = int(time.time())
+
+            def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+                data: dict[str, Any] = {
+                    "id": response_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                }
+                if include_usage:
+                    data["usage"] = None
+                return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
+
+            await asyncio.sleep(cfg.ttft_ms * _spread(rng, cfg.jitter) / 1000.0)
+            await resp.write(chunk({"role": "assistant", "content": ""}))
+            cut_at = len(tokens) // 2 if fault == "cut" else -1
+            for i, token in enumerate(tokens):
+                if i == cut_at:
+                    record["text"] = "".join(sent)
+                    request.transport.close() if request.transport else None
+                    return resp
+                if i == len(tokens) // 2 and fault == "malformed":
+                    await resp.write(b"data: {\"id\": \"broken\", \"choices\": [\n\n")
+                if i == len(tokens) // 2 and fault == "error_event":
+                    await resp.write(b'data: {"error": {"message": "upstream model crashed", "type": "server_error"}}\n\n')
+                if i > 0:
+                    await asyncio.sleep(cfg.gap_ms * _spread(rng, cfg.jitter) / 1000.0)
+                await resp.write(chunk({"content": token}))
+                sent.append(token)
+                record["text"] = "".join(sent)
+            await resp.write(chunk({}, finish_reason))
+            if include_usage and fault != "nousage":
+                final = {"id": response_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                         "choices": [], "usage": usage}
+                await resp.write(b"data: " + json.dumps(final).encode() + b"\n\n")
+            await resp.write(b"data: [DONE]\n\n")
+            record["complete"] = True
+            await resp.write_eof()
+            return resp
+        except (ConnectionResetError, asyncio.CancelledError):
+            record["text"] = "".join(sent)
+            record["aborted"] = True
+            raise
+        finally:
+            self.stats.in_flight -= 1
+
+    # --- running -----------------------------------------------------------------------
+    def run(self, host: str = "127.0.0.1", port: int = 8001) -> None:
+        web.run_app(self.app(), host=host, port=port, print=None, access_log=None)
+
+    def start_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve on a background thread with its own event loop; return the base URL."""
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                self._runner = web.AppRunner(self.app(), access_log=None)
+                loop.run_until_complete(self._runner.setup())
+                site = web.TCPSite(self._runner, host, port)
+                loop.run_until_complete(site.start())
+                self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            except BaseException as exc:  # noqa: BLE001 - reported to the caller
+                errors.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=serve, name="llm-simulator", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        if errors:
+            raise errors[0]
+        return f"http://{host}:{self.port}/v1"
+
+    def stop(self) -> None:
+        if self._loop and self._thread:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+
+def _error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> web.Response:
+    err_type = "invalid_request_error" if status < 500 else "server_error"
+    return web.json_response({"error": {"message": message, "type": err_type, "param": None, "code": code}},
+                             status=status, headers=headers)
+
+
+def _seed(seed: int, model: str, messages: list[dict[str, Any]], counter: int) -> int:
+    digest = hashlib.sha256(json.dumps([seed, model, messages, counter], sort_keys=True).encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def _spread(rng: random.Random, jitter: float) -> float:
+    return max(0.0, 1.0 + rng.uniform(-jitter, jitter)) if jitter else 1.0
+
+
+def _make_tokens(rng: random.Random, lang: str, length: int) -> list[str]:
+    vocab = VOCAB.get(lang, WORDS_EN)
+    sep = " " if lang == "en" else ""
+    tokens = [rng.choice(vocab) for _ in range(length)]
+    if lang == "en" and tokens:
+        tokens[0] = tokens[0].capitalize()
+        return [tokens[0]] + [sep + t for t in tokens[1:]]
+    return tokens
