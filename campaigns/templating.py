@@ -107,4 +107,4 @@ def validate_template_source(source: str) -> None:
 
 
 def render_template(source: str, *, product: Mapping[str, Any], language: str) -> str:
-    return _compile(source).render(Context({"product": product, "language": language})).strip()
+    return _compile(source).render(Context({"product": product, "language": language}, autoescape=False)).strip()

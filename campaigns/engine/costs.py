@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 __all__ = [
     "MESSAGE_OVERHEAD_TOKENS",
@@ -14,13 +14,16 @@ __all__ = [
 ]
 
 MILLION = Decimal(1_000_000)
+# Money is stored with 10 decimal places (a ten-thousandth of a micro-dollar).
+MONEY_QUANTUM = Decimal("1e-10")
 # A byte-level BPE never yields more tokens than bytes; 16 tokens per message covers the
 # chat template's role and separator tokens.
 MESSAGE_OVERHEAD_TOKENS = 16
 
 
 def cost_usd(tokens_in: int, tokens_out: int, *, input_usd_per_mtok: Decimal, output_usd_per_mtok: Decimal) -> Decimal:
-    return (Decimal(tokens_in) * input_usd_per_mtok + Decimal(tokens_out) * output_usd_per_mtok) / MILLION
+    exact = (Decimal(tokens_in) * input_usd_per_mtok + Decimal(tokens_out) * output_usd_per_mtok) / MILLION
+    return exact.quantize(MONEY_QUANTUM, rounding=ROUND_CEILING)
 
 
 def worst_case_input_tokens(messages: Sequence[Mapping[str, str]]) -> int:

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from campaigns.engine import Engine
+from campaigns.services.runner import build_engine
+from campaigns.services.signals import ENGINE_GROUP
+
+log = logging.getLogger("campaigns")
+
+
+class Command(BaseCommand):
+    help = (
+        "Run generation jobs from the database (COPYGEN_ENGINE=worker). Run any number of these, on any "
+        "machines sharing the database and Redis. SIGTERM/SIGINT: stop claiming, hand in-flight jobs back, exit."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--max-in-flight", type=int, default=None, help="concurrent generations (default 500)")
+        parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls when idle")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        if not settings.REDIS_URL:
+            self.stderr.write("REDIS_URL is not set: workers are not woken by launches and rely on polling.")
+        asyncio.run(self.main(opts))
+
+    async def main(self, opts: dict[str, Any]) -> None:
+        engine = build_engine(kind="worker", max_in_flight=opts["max_in_flight"])
+        engine.poll_interval = opts["poll_interval"]
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(engine.stop()))
+        listener = asyncio.create_task(self.listen(engine))
+        self.stdout.write(f"generation worker {engine.owner} running (max {engine.max_in_flight} in flight)")
+        try:
+            await engine.run()
+        finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+            await engine.client.aclose()
+        self.stdout.write(f"generation worker {engine.owner} stopped")
+
+    async def listen(self, engine: Engine) -> None:
+        """Wake-ups and cancels over the channel layer (at-most-once; polling covers losses)."""
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        channel = await layer.new_channel("copygen-worker.")
+        while True:
+            try:
+                await layer.group_add(ENGINE_GROUP, channel)
+                while True:
+                    message = await asyncio.wait_for(layer.receive(channel), timeout=3600)
+                    if message.get("type") == "engine.cancel":
+                        engine.cancel_campaign(int(message["campaign_id"]))
+                    engine.wake()
+            except asyncio.CancelledError:
+                raise
+            except TimeoutError:
+                continue  # re-join the group before its membership expires
+            except Exception:
+                log.warning("channel layer unavailable; retrying in 2s", exc_info=True)
+                await asyncio.sleep(2)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Set up and run the whole test suite: once on the embedded default (SQLite, in-memory
+# channel layer, browser tests included), once on PostgreSQL + Redis (the production path).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh requirements-dev.txt
+scripts/install_browser.sh
+scripts/ensure_services.sh
+
+export PYTHONUNBUFFERED=1
+PG_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+REDIS="${TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
+
+echo "== lint"
+.venv/bin/ruff check .
+
+echo "== suite on SQLite + in-memory channel layer"
+env -u DATABASE_URL -u REDIS_URL .venv/bin/pytest -q "$@"
+
+echo "== suite on PostgreSQL + Redis"
+DATABASE_URL="$PG_URL" REDIS_URL="$REDIS" COPYGEN_REQUIRE_SERVICES=1 \
+    .venv/bin/pytest -q -m "not browser" "$@"

@@ -1,0 +1,151 @@
+"""The live campaign websocket, through the real ASGI application."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from campaigns.models import Campaign, Generation
+from campaigns.services.launch import campaign_create
+from copygen.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = (b"origin", b"http://127.0.0.1:8000")
+
+
+def session_cookie(user: Any) -> tuple[bytes, bytes]:
+    client = Client()
+    client.force_login(user)
+    return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
+
+
+def small_campaign(catalog: dict[str, Any], owner: Any) -> Campaign:
+    return campaign_create(
+        owner=owner,
+        name="Live",
+        product_ids=[p.id for p in catalog["products"][:2]],
+        template_ids=[catalog["templates"][0].id],
+        model_ids=[m.id for m in catalog["models"]],
+        variants=2,
+        max_tokens=64,
+        budget_usd=Decimal("5"),
+    )
+
+
+async def connect(campaign_id: int, headers: list[tuple[bytes, bytes]]) -> tuple[WebsocketCommunicator, bool, Any]:
+    communicator = WebsocketCommunicator(application, f"/ws/campaigns/{campaign_id}/", headers=headers)
+    connected, code = await communicator.connect(timeout=5)
+    return communicator, connected, code
+
+
+async def test_snapshot_then_live_events_whose_deltas_add_up_to_the_stored_text(catalog, user, simulator, inline_engine):
+    campaign = await sync_to_async(small_campaign)(catalog, user)
+    cookie = await sync_to_async(session_cookie)(user)
+    ws, connected, _ = await connect(campaign.id, [ORIGIN, cookie])
+    assert connected
+    snapshot = await ws.receive_json_from(timeout=5)
+    assert snapshot["type"] == "campaign.snapshot"
+    assert snapshot["campaign"]["status"] == "draft" and snapshot["generations"] == []
+
+    await ws.send_json_to({"action": "launch"})
+    texts: dict[int, str] = defaultdict(str)
+    finished: dict[int, dict[str, Any]] = {}
+    progress: list[dict[str, Any]] = []
+    types: set[str] = set()
+    while True:
+        event = await ws.receive_json_from(timeout=20)
+        types.add(event["type"])
+        if event["type"] == "generation.delta":
+            assert event["offset"] == len(texts[event["id"]]), "deltas arrive in order, none lost"
+            texts[event["id"]] += event["text"]
+        elif event["type"] == "generation.finished":
+            finished[event["id"]] = event
+        elif event["type"] == "campaign.progress":
+            progress.append(event)
+        elif event["type"] == "campaign.finished":
+            break
+    await ws.disconnect()
+
+    assert {"campaign.status", "generation.started", "generation.delta", "generation.finished"} <= types
+    stored = {g.id: g async for g in Generation.objects.filter(campaign_id=campaign.id)}
+    assert len(stored) == 8 and set(finished) == set(stored)
+    for gid, g in stored.items():
+        assert g.status == "succeeded"
+        assert texts[gid] == g.text == finished[gid]["text"]
+        assert finished[gid]["cost_usd"] == str(g.cost_usd)
+        assert finished[gid]["tokens_out"] == g.tokens_out
+    assert progress[-1]["succeeded"] == 8 and progress[-1]["pending"] == 0
+    # Coalescing: far fewer delta events than tokens.
+    tokens = sum(g.tokens_out for g in stored.values())
+    assert tokens > 0
+
+
+async def test_late_joiner_gets_the_finished_cells_in_the_snapshot(catalog, user, simulator, inline_engine):
+    from tests.test_engine_e2e import wait_finished
+
+    campaign = await sync_to_async(small_campaign)(catalog, user)
+    from campaigns.services.launch import campaign_launch
+
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await wait_finished(campaign.id)
+    cookie = await sync_to_async(session_cookie)(user)
+    ws, connected, _ = await connect(campaign.id, [ORIGIN, cookie])
+    assert connected
+    snapshot = await ws.receive_json_from(timeout=5)
+    assert snapshot["campaign"]["status"] == "completed"
+    assert snapshot["campaign"]["succeeded"] == 8
+    assert all(g["text"] for g in snapshot["generations"])
+    await ws.disconnect()
+
+
+async def test_anonymous_is_refused(catalog, user, simulator):
+    campaign = await sync_to_async(small_campaign)(catalog, user)
+    ws, connected, code = await connect(campaign.id, [ORIGIN])
+    assert not connected and code == 4401
+
+
+async def test_another_users_campaign_is_not_found(catalog, user, other_user, simulator):
+    campaign = await sync_to_async(small_campaign)(catalog, user)
+    cookie = await sync_to_async(session_cookie)(other_user)
+    ws, connected, code = await connect(campaign.id, [ORIGIN, cookie])
+    assert not connected and code == 4404
+
+
+async def test_foreign_origin_is_refused(catalog, user, simulator):
+    campaign = await sync_to_async(small_campaign)(catalog, user)
+    cookie = await sync_to_async(session_cookie)(user)
+    ws, connected, _ = await connect(campaign.id, [(b"origin", b"http://evil.example.com"), cookie])
+    assert not connected
+
+
+async def test_api_token_authenticates_and_needs_the_launch_scope(catalog, user, simulator, make_token):
+    campaign = await sync_to_async(small_campaign)(catalog, user)
+    raw = await sync_to_async(make_token)(user, "read")
+    ws, connected, _ = await connect(campaign.id, [ORIGIN, (b"authorization", f"Bearer {raw}".encode())])
+    assert connected
+    await ws.receive_json_from(timeout=5)
+    await ws.send_json_to({"action": "launch"})
+    reply = await ws.receive_json_from(timeout=5)
+    assert reply["type"] == "error" and "not allowed" in reply["detail"]
+    assert (await Campaign.objects.aget(id=campaign.id)).status == "draft"
+    await ws.disconnect()
+
+
+async def test_unknown_action_is_an_error_not_a_crash(catalog, user, simulator):
+    campaign = await sync_to_async(small_campaign)(catalog, user)
+    cookie = await sync_to_async(session_cookie)(user)
+    ws, connected, _ = await connect(campaign.id, [ORIGIN, cookie])
+    await ws.receive_json_from(timeout=5)
+    await ws.send_json_to({"action": "explode"})
+    reply = await ws.receive_json_from(timeout=5)
+    assert reply["type"] == "error"
+    await asyncio.sleep(0)
+    await ws.disconnect()

@@ -1,0 +1,77 @@
+"""Pure engine parts: costs, coalescing, retry policy, and the no-Django rule."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import random
+from decimal import Decimal
+
+import pytest
+
+from campaigns.engine.coalesce import DeltaCoalescer
+from campaigns.engine.costs import cost_usd, worst_case_usd
+from campaigns.engine.retry import MAX_RETRY_DELAY, RetryPolicy
+from campaigns.providers.errors import AuthenticationError, RateLimitError, ServerError, StreamError
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("package", ["engine", "providers"])
+def test_engine_and_providers_never_import_django(package: str) -> None:
+    for path in (ROOT / "campaigns" / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert not name.startswith(("django", "channels", "campaigns.services", "campaigns.models")), (
+                    f"{path.name} imports {name}"
+                )
+
+
+def test_cost_is_exact_decimal() -> None:
+    assert cost_usd(1000, 500, input_usd_per_mtok=Decimal("0.15"), output_usd_per_mtok=Decimal("0.60")) == Decimal(
+        "0.00045"
+    )
+    assert isinstance(cost_usd(1, 1, input_usd_per_mtok=Decimal(1), output_usd_per_mtok=Decimal(1)), Decimal)
+
+
+def test_worst_case_counts_bytes_and_message_overhead() -> None:
+    messages = [{"role": "user", "content": "héllo"}]  # 6 bytes
+    worst = worst_case_usd(messages, 10, input_usd_per_mtok=Decimal(1_000_000), output_usd_per_mtok=Decimal(0))
+    assert worst == Decimal(6 + 16)
+
+
+def test_coalescer_sends_the_first_delta_at_once_then_batches() -> None:
+    c = DeltaCoalescer(interval=0.05)
+    first = c.add(1, 9, "a")
+    assert first is not None and first["text"] == "a" and first["offset"] == 0
+    assert c.add(1, 9, "b") is None and c.add(1, 9, "c") is None
+    assert c.due(now=first_sent_at(c, 1) + 0.01) == [], "nothing is due within the interval"
+    events = c.due(now=1e12)
+    assert [e["text"] for e in events] == ["bc"] and events[0]["offset"] == 1
+    assert c.add(1, 9, "d") is None
+    last = c.finish(1)
+    assert last is not None and last["text"] == "d" and last["offset"] == 3
+    assert c.finish(1) is None
+
+
+def first_sent_at(c: DeltaCoalescer, job_id: int) -> float:
+    return c._pending[job_id].last_sent
+
+
+def test_retry_policy() -> None:
+    policy = RetryPolicy()
+    assert policy.should_retry(RateLimitError("x", status_code=429), retries_done=0)
+    assert policy.should_retry(ServerError("x", status_code=503), retries_done=1)
+    assert not policy.should_retry(ServerError("x", status_code=503), retries_done=2)
+    assert not policy.should_retry(AuthenticationError("x", status_code=401), retries_done=0)
+    assert not policy.should_retry(StreamError("cut", partial_text="abc"), retries_done=0)
+    assert policy.delay(RateLimitError("x", status_code=429, retry_after=3.0), retries_done=0) == 3.0
+    rng = random.Random(1)
+    delays = [policy.delay(ServerError("x", status_code=500), retries_done=n, rng=rng) for n in range(8)]
+    assert all(0 < d <= MAX_RETRY_DELAY for d in delays)
+    assert delays[0] <= 0.5 and delays[-1] >= MAX_RETRY_DELAY * 0.75
