@@ -118,7 +118,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=20000;"
         ),
     }
-    DATABASES["default"].setdefault("TEST", {})["NAME"] = str(BASE_DIR / "test-db.sqlite3")
+    # A file (not :memory:) so worker subprocesses of the tests can share it; per process so
+    # concurrent test runs never collide.
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3")
+
+elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_copygen_{os.getpid()}"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
