@@ -188,3 +188,23 @@ async def test_cancel_stops_streams_and_keeps_partial_text(catalog, user, simula
     assert all(g.cost_source == "estimated" and g.cost_usd > 0 for g in with_text)
     assert campaign.reserved_usd == 0
     assert campaign.spent_usd == sum((g.cost_usd for g in cancelled), Decimal(0))
+
+
+def test_cells_orphaned_by_a_dead_engine_after_cancel_are_reaped(catalog, user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns.services.jobs import jobs_claim
+
+    campaign = make_campaign(catalog, user, product_ids=[catalog["products"][0].id],
+                             template_ids=[catalog["templates"][0].id], model_ids=[catalog["models"][0].id])
+    campaign_launch(campaign_id=campaign.id)
+    [job] = jobs_claim(owner="dead-engine", limit=10)
+    assert Campaign.objects.get(id=campaign.id).reserved_usd == job.reserved_usd > 0
+    Campaign.objects.filter(id=campaign.id).update(status=Campaign.Status.CANCELLED)
+    Generation.objects.filter(id=job.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert jobs_claim(owner="live-engine", limit=10) == []
+    g = Generation.objects.get(id=job.id)
+    assert g.status == "cancelled" and g.reserved_usd == 0
+    assert Campaign.objects.get(id=campaign.id).reserved_usd == 0

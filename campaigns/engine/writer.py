@@ -46,12 +46,21 @@ class BatchWriter(Generic[T]):
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="copygen-writer")
 
-    async def close(self) -> None:
-        """Flush everything left, then stop."""
+    async def close(self, timeout: float = 30.0) -> None:
+        """Flush everything left, then stop; give up after ``timeout`` seconds of failures.
+
+        Results not written by then belong to jobs whose leases will expire, so another
+        engine runs them again: the cells are not lost, only those attempts' records.
+        """
         self._closing = True
         self._event.set()
-        if self._task is not None:
-            await self._task
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except TimeoutError:
+            self._task.cancel()
+            log.error("gave up writing %d results at shutdown; their jobs will be re-run", len(self._items))
 
     async def _run(self) -> None:
         while True:

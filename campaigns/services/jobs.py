@@ -104,6 +104,7 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
     """Lease up to ``limit`` jobs to ``owner``; skip cells no budget can cover."""
     with transaction.atomic():
         now = timezone.now()
+        _reap_orphans(now)
         free = _provider_free_slots(now)
         candidates = _candidates(now, limit)
         if not candidates:
@@ -158,6 +159,24 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
             )
             for gen, worst in claimed
         ]
+
+
+def _reap_orphans(now: Any) -> None:
+    """Cells of stopped campaigns left running by a crashed engine: cancel them, free their money."""
+    orphans = list(
+        Generation.objects.filter(status=RUNNING, lease_expires_at__lt=now)
+        .exclude(campaign__status=Campaign.Status.RUNNING)
+        .values_list("id", "campaign_id", "reserved_usd")
+    )
+    released: dict[int, Decimal] = defaultdict(Decimal)
+    for gen_id, campaign_id, reserved in orphans:
+        Generation.objects.filter(id=gen_id, status=RUNNING).update(
+            status=Generation.Status.CANCELLED, reserved_usd=Decimal(0), lease_owner="", lease_expires_at=None,
+            finished_at=now, error="cancelled: the engine running it stopped after the campaign ended",
+        )
+        released[campaign_id] += reserved
+    for campaign_id, amount in released.items():
+        Campaign.objects.filter(id=campaign_id).update(reserved_usd=F("reserved_usd") - amount)
 
 
 def _worst_case(gen: Generation, campaign: Campaign) -> Decimal:
