@@ -86,6 +86,10 @@ class Provider(models.Model):
     rpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="requests per minute")
     tpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="tokens per minute")
     timeout = models.FloatField(default=60.0, help_text="seconds per attempt", validators=[MinValueValidator(0.1)])
+    breaker_state = models.CharField(
+        max_length=10, default="closed", editable=False, help_text="circuit breaker, as last reported by an engine"
+    )
+    breaker_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -108,6 +112,10 @@ class LLMModel(models.Model):
     input_usd_per_mtok = models.DecimalField(**PRICE, validators=[MinValueValidator(Decimal(0))])
     output_usd_per_mtok = models.DecimalField(**PRICE, validators=[MinValueValidator(Decimal(0))])
     is_active = models.BooleanField(default=True)
+    fallback = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="used when retries are exhausted on a retryable error",
+    )
 
     class Meta:
         ordering = ["provider__name", "name"]
@@ -179,6 +187,10 @@ class Generation(models.Model):
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
     template = models.ForeignKey(PromptTemplate, on_delete=models.PROTECT, related_name="+")
     model = models.ForeignKey(LLMModel, on_delete=models.PROTECT, related_name="+")
+    served_by = models.ForeignKey(
+        LLMModel, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="the model that produced the text (the fallback, if it was used)",
+    )
     variant = models.PositiveIntegerField(default=1)
     messages = models.JSONField(help_text="the chat messages rendered and pinned at launch")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
@@ -194,6 +206,7 @@ class Generation(models.Model):
     error = models.TextField(blank=True)
     finish_reason = models.CharField(max_length=40, blank=True)
     response_id = models.CharField(max_length=200, blank=True)
+    progress_chars = models.PositiveIntegerField(default=0, help_text="characters received, as of the last lease renewal")
     lease_owner = models.CharField(max_length=100, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -211,6 +224,31 @@ class Generation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id}/{self.product_id}/{self.template_id}/{self.model_id}#{self.variant}"
+
+
+class Attempt(models.Model):
+    """One provider call of a generation; a generation's cost is the sum of its attempts'."""
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="attempt_set")
+    number = models.PositiveIntegerField()
+    model = models.ForeignKey(LLMModel, on_delete=models.PROTECT, related_name="+")
+    engine = models.CharField(max_length=100, blank=True, help_text="the process that made the call")
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    ttft_ms = models.FloatField(null=True, blank=True)
+    tokens_in = models.PositiveIntegerField(default=0)
+    tokens_out = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(**MONEY, default=Decimal(0))
+    cost_source = models.CharField(max_length=10, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["generation_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["generation", "number"], name="uniq_attempt_number")]
+
+    def __str__(self) -> str:
+        return f"{self.generation_id}#{self.number}"
 
 
 class ApiToken(models.Model):

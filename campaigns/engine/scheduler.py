@@ -16,28 +16,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Protocol
 
 import httpx
 
 from campaigns.engine.coalesce import DeltaCoalescer
-from campaigns.engine.costs import cost_usd, estimate_tokens
+from campaigns.engine.job import JobContext, ProviderControls, run_job
+from campaigns.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits
 from campaigns.engine.retry import RetryPolicy
-from campaigns.engine.types import Job, JobResult
+from campaigns.engine.types import Job, JobResult, ModelSpec, ProviderSpec
 from campaigns.engine.writer import BatchWriter
-from campaigns.providers.errors import ProviderError
-from campaigns.providers.openai_compatible import ChatRequest, Completion, stream_chat
 
-__all__ = ["Engine", "JobStore", "Publish", "attempt_deadline"]
+__all__ = ["Engine", "JobStore", "Publish"]
 
 log = logging.getLogger("copygen.engine")
 
 Publish = Callable[[int, Mapping[str, Any]], Awaitable[None]]
-
-# A stream must make at least this many tokens per second on top of the base timeout.
-MIN_TOKENS_PER_SECOND = 10.0
 
 
 class JobStore(Protocol):
@@ -47,18 +43,21 @@ class JobStore(Protocol):
         """Lease up to ``limit`` runnable jobs to ``owner`` (reserving their worst-case cost)."""
         ...
 
-    async def renew(self, *, owner: str, job_ids: Sequence[int]) -> None:
-        """Extend the leases of jobs ``owner`` is still running."""
+    async def renew(self, *, owner: str, progress: Mapping[int, int]) -> None:
+        """Extend the leases of jobs ``owner`` is still running (with characters received so far)."""
+        ...
+
+    async def reserve(self, *, owner: str, job_id: int, amount_usd: Decimal) -> bool:
+        """Reserve more of the campaign's budget for a job; False if it does not fit."""
+        ...
+
+    async def provider_state(self, *, provider_id: int, breaker: str) -> None:
+        """Record a provider's circuit breaker state (for the admin)."""
         ...
 
     async def finish(self, *, owner: str, results: Sequence[JobResult]) -> list[Mapping[str, Any]]:
         """Record terminal results (each at most once); return campaign events to publish."""
         ...
-
-
-def attempt_deadline(job: Job) -> float:
-    """Wall-clock seconds one attempt may take: the provider timeout plus time for max_tokens."""
-    return job.model.provider.timeout + job.max_tokens / MIN_TOKENS_PER_SECOND
 
 
 class Engine:
@@ -78,6 +77,9 @@ class Engine:
         delta_interval: float = 0.05,
         write_interval: float = 0.05,
         retry: RetryPolicy | None = None,
+        rate_limits: RateLimits | None = None,
+        breaker_threshold: int = 5,
+        breaker_cooldown: float = 5.0,
     ) -> None:
         self.store = store
         self.publish = publish
@@ -98,6 +100,19 @@ class Engine:
         self._stopping = False
         self._helpers: list[asyncio.Task[None]] = []
         self._rng = random.Random()
+        self._progress: dict[int, int] = {}
+        self._side_tasks: set[asyncio.Future[None]] = set()
+        self._provider_controls: dict[int, ProviderControls] = {}
+        self.breaker_threshold = breaker_threshold
+        self.breaker_cooldown = breaker_cooldown
+        self._context = JobContext(
+            client=client,
+            retry=self.retry,
+            controls=self._controls,
+            rate_limits=rate_limits or RateLimits(),
+            reserve=self._reserve,
+            rng=self._rng,
+        )
 
     # --- control -------------------------------------------------------------------------
     def wake(self) -> None:
@@ -169,18 +184,8 @@ class Engine:
 
     # --- one job -------------------------------------------------------------------------
     async def _run(self, job: Job) -> None:
-        job_started = started = time.monotonic()
-        text_parts: list[str] = []
-        first_delta_at: list[float] = []
-        attempts = 0
-        completion: Completion | None = None
-        error: ProviderError | None = None
-        status = "succeeded"
-
         def on_delta(piece: str) -> None:
-            if not first_delta_at:
-                first_delta_at.append(time.monotonic())
-            text_parts.append(piece)
+            self._progress[job.id] = self._progress.get(job.id, 0) + len(piece)
             event = self.coalescer.add(job.id, job.campaign_id, piece)
             if event is not None:
                 self._outbox.put_nowait((job.campaign_id, event))
@@ -189,92 +194,61 @@ class Engine:
             (job.campaign_id, {"type": "generation.started", "campaign_id": job.campaign_id, "id": job.id})
         )
         try:
-            while True:
-                attempts += 1
-                started = time.monotonic()
-                try:
-                    completion = await stream_chat(self.client, self._request(job), on_delta=on_delta)
-                    error = None
-                    break
-                except ProviderError as exc:
-                    error = exc
-                    if not self.retry.should_retry(exc, retries_done=attempts - 1):
-                        status = "failed"
-                        break
-                    delay = self.retry.delay(exc, retries_done=attempts - 1, rng=self._rng)
-                    log.info("job %s attempt %d: %s; retrying in %.2fs", job.id, attempts, exc, delay)
-                    await asyncio.sleep(delay)
-        except asyncio.CancelledError:
-            status = self._cancel_reasons.pop(job.id, "cancelled")
-            error = None
+            result = await run_job(job, self._context, on_delta=on_delta)
         except Exception as exc:  # a bug must not take the engine down with it
             log.exception("job %s crashed", job.id)
-            status = "failed"
-            error = ProviderError(f"internal error: {type(exc).__name__}: {exc}", provider=job.model.provider.name)
+            result = JobResult(job_id=job.id, campaign_id=job.campaign_id, status="failed",
+                               error=f"internal error: {type(exc).__name__}: {exc}")
         finally:
             self._tasks.pop(job.id, None)
             self._jobs.pop(job.id, None)
-        ttft = (first_delta_at[0] - started) if first_delta_at else None
-        result = self._result(job, status, text_parts, completion, error, attempts, job_started, ttft)
+            self._progress.pop(job.id, None)
+        if result.status == "cancelled":
+            result.status = self._cancel_reasons.pop(job.id, "cancelled")
         last = self.coalescer.finish(job.id)
         if last is not None:
             self._outbox.put_nowait((job.campaign_id, last))
         self.writer.put(result)
 
-    def _request(self, job: Job) -> ChatRequest:
-        provider = job.model.provider
-        return ChatRequest(
-            provider=provider.name,
-            base_url=provider.base_url,
-            api_key=provider.api_key,
-            model=job.model.name,
-            messages=job.messages,
-            max_tokens=job.max_tokens,
-            temperature=job.temperature,
-            read_timeout=provider.timeout,
-            deadline=attempt_deadline(job),
-        )
-
-    def _result(
-        self,
-        job: Job,
-        status: str,
-        parts: list[str],
-        completion: Completion | None,
-        error: ProviderError | None,
-        attempts: int,
-        started: float,
-        ttft: float | None,
-    ) -> JobResult:
-        text = "".join(parts)
-        result = JobResult(job_id=job.id, campaign_id=job.campaign_id, status=status, text=text, attempts=attempts)
-        result.latency_ms = round((time.monotonic() - started) * 1000.0, 3)
-        if ttft is not None:
-            result.ttft_ms = round(ttft * 1000.0, 3)
-        if completion is not None:
-            result.finish_reason = completion.finish_reason
-            result.response_id = completion.response_id
-        if error is not None:
-            result.error = str(error)
-        usage = completion.usage if completion is not None else None
-        if usage is not None:
-            result.tokens_in, result.tokens_out, result.cost_source = (
-                usage.prompt_tokens,
-                usage.completion_tokens,
-                "reported",
+    def _controls(self, model: ModelSpec) -> ProviderControls:
+        provider = model.provider
+        controls = self._provider_controls.get(provider.id)
+        if controls is None:
+            breaker = CircuitBreaker(
+                threshold=self.breaker_threshold,
+                cooldown=self.breaker_cooldown,
+                on_change=lambda state, p=provider: self._breaker_changed(p, state),
             )
-        elif text:
-            # Bill what was received, estimated and marked, never zero.
-            result.tokens_in = _estimate_input(job)
-            result.tokens_out = min(job.max_tokens, max(estimate_tokens(text), len(parts)))
-            result.cost_source = "estimated"
-        result.cost_usd = cost_usd(
-            result.tokens_in,
-            result.tokens_out,
-            input_usd_per_mtok=job.model.input_usd_per_mtok,
-            output_usd_per_mtok=job.model.output_usd_per_mtok,
-        )
-        return result
+            controls = self._provider_controls[provider.id] = ProviderControls(
+                gate=AdaptiveConcurrency(provider.max_concurrency), breaker=breaker
+            )
+        elif controls.gate.maximum != provider.max_concurrency:
+            controls.gate.resize(provider.max_concurrency)
+        return controls
+
+    def provider_states(self) -> dict[int, dict[str, Any]]:
+        return {
+            pid: {"breaker": c.breaker.state, "concurrency_limit": int(c.gate.limit), "in_use": c.gate.in_use}
+            for pid, c in self._provider_controls.items()
+        }
+
+    def _breaker_changed(self, provider: ProviderSpec, state: str) -> None:
+        log.warning("provider %s: circuit breaker %s", provider.name, state)
+        campaigns = {j.campaign_id for j in self._jobs.values() if j.model.provider.id == provider.id}
+        for campaign_id in campaigns:
+            self._outbox.put_nowait((campaign_id, {
+                "type": "provider.status", "campaign_id": campaign_id, "provider_id": provider.id,
+                "provider": provider.name, "breaker": state,
+            }))
+        self._background(self.store.provider_state(provider_id=provider.id, breaker=state))
+
+    def _background(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    async def _reserve(self, job: Job, amount: Decimal) -> bool:
+        return await self.store.reserve(owner=self.owner, job_id=job.id, amount_usd=amount)
 
     # --- background helpers --------------------------------------------------------------
     async def _write(self, results: list[JobResult]) -> None:
@@ -312,13 +286,10 @@ class Engine:
             await asyncio.sleep(self.lease_renew_interval)
             if self._tasks:
                 try:
-                    await self.store.renew(owner=self.owner, job_ids=list(self._tasks))
+                    progress = {job_id: self._progress.get(job_id, 0) for job_id in self._tasks}
+                    await self.store.renew(owner=self.owner, progress=progress)
                 except Exception:
                     log.exception("renewing leases failed")
-
-
-def _estimate_input(job: Job) -> int:
-    return sum(estimate_tokens(str(m.get("content", ""))) + 4 for m in job.messages)
 
 
 def _finished_event(r: JobResult) -> dict[str, Any]:
@@ -336,5 +307,6 @@ def _finished_event(r: JobResult) -> dict[str, Any]:
         "attempts": r.attempts,
         "error": r.error,
         "text": r.text,
+        "model_id": r.model_id,
     }
 

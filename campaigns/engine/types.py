@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-__all__ = ["Job", "JobResult", "ModelSpec", "ProviderSpec"]
+__all__ = ["AttemptRecord", "Job", "JobResult", "ModelSpec", "ProviderSpec"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class ModelSpec:
     provider: ProviderSpec
     input_usd_per_mtok: Decimal
     output_usd_per_mtok: Decimal
+    fallback: ModelSpec | None = None
+    """Used when retries are exhausted on a retryable error."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,25 @@ class Job:
     max_tokens: int
     temperature: float
     reserved_usd: Decimal = Decimal(0)
+    attempts_before: int = 0
+    """Attempts already recorded for this generation (by an engine that lost its lease)."""
+
+
+@dataclass
+class AttemptRecord:
+    """One provider call: every attempt is accounted for, failed and interrupted ones too."""
+
+    number: int
+    model_id: int
+    status_code: int | None = None
+    error: str = ""
+    duration_ms: float | None = None
+    ttft_ms: float | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: Decimal = Decimal(0)
+    cost_source: str = ""
+    closed: bool = False
 
 
 @dataclass
@@ -62,4 +83,6 @@ class JobResult:
     error: str = ""
     finish_reason: str = ""
     response_id: str = ""
-    extra: dict[str, object] = field(default_factory=dict)
+    model_id: int | None = None
+    """The model that produced the text (the fallback, if it was used)."""
+    attempt_log: list[AttemptRecord] = field(default_factory=list)

@@ -23,10 +23,10 @@ from django.utils import timezone
 
 from campaigns.engine.costs import worst_case_usd
 from campaigns.engine.types import Job, JobResult, ModelSpec, ProviderSpec
-from campaigns.models import Campaign, Generation, LLMModel, Provider
+from campaigns.models import Attempt, Campaign, Generation, LLMModel, Provider
 from campaigns.services.selectors import campaign_progress
 
-__all__ = ["DatabaseJobStore", "jobs_claim", "jobs_finish", "jobs_renew"]
+__all__ = ["DatabaseJobStore", "jobs_claim", "jobs_finish", "jobs_renew", "jobs_reserve", "provider_breaker_record"]
 
 RUNNING = Generation.Status.RUNNING
 QUEUED = Generation.Status.QUEUED
@@ -43,7 +43,7 @@ def _lease_expiry() -> Any:
     return timezone.now() + timedelta(seconds=settings.COPYGEN_LEASE_SECONDS)
 
 
-def _model_spec(model: LLMModel, providers: dict[int, ProviderSpec]) -> ModelSpec:
+def _model_spec(model: LLMModel, providers: dict[int, ProviderSpec], *, with_fallback: bool = True) -> ModelSpec:
     provider = model.provider
     if provider.id not in providers:
         providers[provider.id] = ProviderSpec(
@@ -56,12 +56,14 @@ def _model_spec(model: LLMModel, providers: dict[int, ProviderSpec]) -> ModelSpe
             rpm_limit=provider.rpm_limit,
             tpm_limit=provider.tpm_limit,
         )
+    fallback = model.fallback if with_fallback and model.fallback_id and model.fallback_id != model.id else None
     return ModelSpec(
         id=model.id,
         name=model.name,
         provider=providers[provider.id],
         input_usd_per_mtok=model.input_usd_per_mtok,
         output_usd_per_mtok=model.output_usd_per_mtok,
+        fallback=_model_spec(fallback, providers, with_fallback=False) if fallback is not None else None,
     )
 
 
@@ -89,7 +91,7 @@ def _candidates(now: Any, limit: int) -> list[Generation]:
     for campaign_id in campaign_ids:
         qs = Generation.objects.filter(_runnable(now), campaign_id=campaign_id).order_by("id")
         qs = _locking(qs, skip_locked=True, of=("self",)) if connection.vendor == "postgresql" else qs
-        rows = list(qs.select_related("model__provider")[:limit])
+        rows = list(qs.select_related("model__provider", "model__fallback__provider")[:limit])
         if rows:
             per_campaign.append(rows)
     ordered: list[Generation] = []
@@ -123,9 +125,10 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
             pid = gen.model.provider_id
             if gen.campaign_id in blocked or free.get(pid, 0) <= 0 or len(claimed) >= limit:
                 continue
-            taking_over = gen.status == RUNNING
-            worst = Decimal(0) if taking_over else _worst_case(gen, campaign)
-            if not taking_over and campaign.spent_usd + campaign.reserved_usd + worst > campaign.budget_usd:
+            if gen.status == RUNNING:
+                _account_interrupted_attempt(gen, campaign, now)
+            worst = _worst_case(gen, campaign)
+            if campaign.spent_usd + campaign.reserved_usd + worst > campaign.budget_usd:
                 if campaign.reserved_usd > 0:
                     blocked.add(campaign.id)  # wait: settling in-flight cells may free budget
                     continue
@@ -135,16 +138,21 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
             free[pid] -= 1
             claimed.append((gen, worst))
         for gen, worst in claimed:
-            updates: dict[str, Any] = {"status": RUNNING, "lease_owner": owner, "lease_expires_at": expiry}
-            if gen.status == QUEUED:
-                updates.update(reserved_usd=worst, started_at=now)
-            Generation.objects.filter(id=gen.id).update(**updates)
+            Generation.objects.filter(id=gen.id).update(
+                status=RUNNING, lease_owner=owner, lease_expires_at=expiry, reserved_usd=worst,
+                started_at=gen.started_at or now, progress_chars=0, attempts=gen.attempts, cost_usd=gen.cost_usd,
+                tokens_in=gen.tokens_in, tokens_out=gen.tokens_out,
+            )
         for gen, message in skipped:
-            Generation.objects.filter(id=gen.id, status=QUEUED).update(
-                status=Generation.Status.SKIPPED, error=message, finished_at=now
+            Generation.objects.filter(id=gen.id).update(
+                status=Generation.Status.SKIPPED, error=message, finished_at=now, reserved_usd=Decimal(0),
+                lease_owner="", lease_expires_at=None, attempts=gen.attempts, cost_usd=gen.cost_usd,
+                tokens_in=gen.tokens_in, tokens_out=gen.tokens_out, cost_source=gen.cost_source,
             )
         for campaign in campaigns.values():
-            Campaign.objects.filter(id=campaign.id).update(reserved_usd=campaign.reserved_usd)
+            Campaign.objects.filter(id=campaign.id).update(
+                reserved_usd=campaign.reserved_usd, spent_usd=campaign.spent_usd
+            )
         if skipped:
             _finish_campaigns({gen.campaign_id for gen, _ in skipped}, now)
         return [
@@ -155,10 +163,42 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
                 messages=gen.messages,
                 max_tokens=campaigns[gen.campaign_id].max_tokens,
                 temperature=campaigns[gen.campaign_id].temperature,
-                reserved_usd=worst or gen.reserved_usd,
+                reserved_usd=worst,
+                attempts_before=gen.attempts,
             )
             for gen, worst in claimed
         ]
+
+
+def _account_interrupted_attempt(gen: Generation, campaign: Campaign, now: Any) -> None:
+    """Taking over an expired lease: bill the lost attempt (estimated from the progress its
+    engine last reported) and free its reservation, so the cell is reserved afresh."""
+    from campaigns.engine.costs import cost_usd, estimate_tokens
+
+    tokens_in = sum(estimate_tokens(str(m.get("content", ""))) + 4 for m in gen.messages)
+    tokens_out = min(campaign.max_tokens, (gen.progress_chars + 3) // 4)
+    cost = cost_usd(
+        tokens_in, tokens_out,
+        input_usd_per_mtok=gen.model.input_usd_per_mtok, output_usd_per_mtok=gen.model.output_usd_per_mtok,
+    )
+    gen.attempts += 1
+    Attempt.objects.create(
+        generation=gen, number=gen.attempts, model=gen.model, engine=gen.lease_owner,
+        error=f"interrupted: the lease of {gen.lease_owner} expired", tokens_in=tokens_in, tokens_out=tokens_out,
+        cost_usd=cost, cost_source="estimated",
+    )
+    gen.cost_usd += cost
+    gen.tokens_in += tokens_in
+    gen.tokens_out += tokens_out
+    gen.cost_source = "estimated"
+    campaign.spent_usd += cost
+    campaign.reserved_usd -= gen.reserved_usd
+    gen.reserved_usd = Decimal(0)
+    gen.status = QUEUED
+    Generation.objects.filter(id=gen.id).update(
+        status=QUEUED, reserved_usd=Decimal(0), lease_owner="", lease_expires_at=None, attempts=gen.attempts,
+        cost_usd=gen.cost_usd, tokens_in=gen.tokens_in, tokens_out=gen.tokens_out, cost_source="estimated",
+    )
 
 
 def _reap_orphans(now: Any) -> None:
@@ -196,9 +236,35 @@ def _budget_message(campaign: Campaign, worst: Decimal) -> str:
     )
 
 
-def jobs_renew(*, owner: str, job_ids: Sequence[int]) -> int:
-    return Generation.objects.filter(id__in=list(job_ids), status=RUNNING, lease_owner=owner).update(
-        lease_expires_at=_lease_expiry()
+def jobs_renew(*, owner: str, progress: Mapping[int, int]) -> int:
+    """Extend ``owner``'s leases; note how much text each job has received so far."""
+    expiry = _lease_expiry()
+    renewed = 0
+    with transaction.atomic():
+        for job_id, chars in progress.items():
+            renewed += Generation.objects.filter(id=job_id, status=RUNNING, lease_owner=owner).update(
+                lease_expires_at=expiry, progress_chars=chars
+            )
+    return renewed
+
+
+def jobs_reserve(*, owner: str, job_id: int, amount_usd: Decimal) -> bool:
+    """Reserve ``amount_usd`` more for a running job (a fallback model's worst case)."""
+    with transaction.atomic():
+        gen = _locking(Generation.objects.filter(id=job_id, status=RUNNING, lease_owner=owner)).first()
+        if gen is None:
+            return False
+        campaign = _locking(Campaign.objects.filter(id=gen.campaign_id)).get()
+        if campaign.spent_usd + campaign.reserved_usd + amount_usd > campaign.budget_usd:
+            return False
+        Campaign.objects.filter(id=campaign.id).update(reserved_usd=F("reserved_usd") + amount_usd)
+        Generation.objects.filter(id=job_id).update(reserved_usd=F("reserved_usd") + amount_usd)
+        return True
+
+
+def provider_breaker_record(*, provider_id: int, breaker: str) -> None:
+    Provider.objects.filter(id=provider_id).exclude(breaker_state=breaker).update(
+        breaker_state=breaker, breaker_changed_at=timezone.now()
     )
 
 
@@ -214,6 +280,13 @@ def jobs_finish(*, owner: str, results: Sequence[JobResult]) -> list[dict[str, A
         )
         spent: dict[int, Decimal] = defaultdict(Decimal)
         released: dict[int, Decimal] = defaultdict(Decimal)
+        attempts: list[Attempt] = []
+        # An earlier interrupted attempt's estimate keeps the whole generation marked estimated.
+        estimated_before = set(
+            Attempt.objects.filter(generation_id__in=list(held), cost_source="estimated").values_list(
+                "generation_id", flat=True
+            )
+        )
         for job_id, reserved in held.items():
             r = by_id[job_id]
             common: dict[str, Any] = {
@@ -223,17 +296,18 @@ def jobs_finish(*, owner: str, results: Sequence[JobResult]) -> list[dict[str, A
                 "lease_owner": "",
                 "lease_expires_at": None,
             }
+            common.update(tokens_in=F("tokens_in") + r.tokens_in, tokens_out=F("tokens_out") + r.tokens_out)
+            attempts.extend(_attempt_rows(job_id, owner, r))
             if r.status == "released":  # handed back unfinished: run again from the start
-                Generation.objects.filter(id=job_id).update(status=QUEUED, **common)
+                Generation.objects.filter(id=job_id).update(status=QUEUED, progress_chars=0, **common)
             else:
                 Generation.objects.filter(id=job_id).update(
                     status=r.status,
                     text=r.text,
                     ttft_ms=r.ttft_ms,
                     latency_ms=r.latency_ms,
-                    tokens_in=F("tokens_in") + r.tokens_in,
-                    tokens_out=F("tokens_out") + r.tokens_out,
-                    cost_source=r.cost_source,
+                    served_by_id=r.model_id,
+                    cost_source="estimated" if job_id in estimated_before else r.cost_source,
                     error=r.error,
                     finish_reason=r.finish_reason,
                     response_id=r.response_id,
@@ -242,12 +316,24 @@ def jobs_finish(*, owner: str, results: Sequence[JobResult]) -> list[dict[str, A
                 )
             spent[r.campaign_id] += r.cost_usd
             released[r.campaign_id] += reserved
+        Attempt.objects.bulk_create(attempts)
         for campaign_id in sorted(spent):
             Campaign.objects.filter(id=campaign_id).update(
                 spent_usd=F("spent_usd") + spent[campaign_id],
                 reserved_usd=F("reserved_usd") - released[campaign_id],
             )
         return _finish_campaigns(set(spent), now)
+
+
+def _attempt_rows(job_id: int, owner: str, r: JobResult) -> list[Attempt]:
+    return [
+        Attempt(
+            generation_id=job_id, number=a.number, model_id=a.model_id, engine=owner, status_code=a.status_code,
+            error=a.error, duration_ms=a.duration_ms, ttft_ms=a.ttft_ms, tokens_in=a.tokens_in,
+            tokens_out=a.tokens_out, cost_usd=a.cost_usd, cost_source=a.cost_source,
+        )
+        for a in r.attempt_log
+    ]
 
 
 def _finish_campaigns(campaign_ids: set[int], now: Any) -> list[dict[str, Any]]:
@@ -281,8 +367,14 @@ class DatabaseJobStore:
     async def claim(self, *, owner: str, limit: int) -> list[Job]:
         return await sync_to_async(jobs_claim)(owner=owner, limit=limit)
 
-    async def renew(self, *, owner: str, job_ids: Sequence[int]) -> None:
-        await sync_to_async(jobs_renew)(owner=owner, job_ids=job_ids)
+    async def renew(self, *, owner: str, progress: Mapping[int, int]) -> None:
+        await sync_to_async(jobs_renew)(owner=owner, progress=progress)
+
+    async def reserve(self, *, owner: str, job_id: int, amount_usd: Decimal) -> bool:
+        return bool(await sync_to_async(jobs_reserve)(owner=owner, job_id=job_id, amount_usd=amount_usd))
+
+    async def provider_state(self, *, provider_id: int, breaker: str) -> None:
+        await sync_to_async(provider_breaker_record)(provider_id=provider_id, breaker=breaker)
 
     async def finish(self, *, owner: str, results: Sequence[JobResult]) -> list[Mapping[str, Any]]:
         return list(await sync_to_async(jobs_finish)(owner=owner, results=results))

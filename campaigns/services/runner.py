@@ -11,6 +11,7 @@ import uuid
 from django.conf import settings
 
 from campaigns.engine import Engine
+from campaigns.engine.limits import RateLimits
 from campaigns.providers import make_http_client
 from campaigns.services.jobs import DatabaseJobStore
 from campaigns.services.publish import publish_event
@@ -39,6 +40,8 @@ def build_engine(*, kind: str, max_in_flight: int | None = None) -> Engine:
         max_in_flight=limit,
         lease_renew_interval=max(1.0, settings.COPYGEN_LEASE_SECONDS / 3),
         delta_interval=settings.COPYGEN_DELTA_INTERVAL_MS / 1000.0,
+        # Shared by every process through Redis when it is configured.
+        rate_limits=RateLimits(settings.REDIS_URL),
     )
 
 

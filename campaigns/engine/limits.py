@@ -1,0 +1,197 @@
+"""Per-provider flow control: request/token rate limits, adaptive concurrency, circuit breaker.
+
+- :class:`RateLimits` — ``rpm_limit`` and ``tpm_limit`` as moving windows of 60 s, kept by the
+  ``limits`` library in memory (one process) or in Redis (shared by every process and
+  machine; its Lua scripts make each hit atomic). A request waits until both windows have
+  room; tokens are counted as the worst case (reserved input + max_tokens).
+- :class:`AdaptiveConcurrency` — when 429s arrive anyway, halve the requests this process
+  lets through to the provider, then recover additively (AIMD, as TCP does).
+- :class:`CircuitBreaker` — after ``threshold`` consecutive failures the provider is
+  *open*: jobs wait (they are not failed) until a half-open probe succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from limits import RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+__all__ = ["AdaptiveConcurrency", "BreakerState", "CircuitBreaker", "RateLimitTooSmall", "RateLimits"]
+
+
+class RateLimitTooSmall(Exception):
+    """One request needs more tokens than the provider's whole per-minute token limit."""
+
+
+class RateLimits:
+    """Moving-window rpm / tpm limits per provider, in memory or shared through Redis."""
+
+    def __init__(self, redis_url: str = "", *, key_prefix: str = "copygen-limits") -> None:
+        storage: Storage
+        if redis_url:
+            uri = redis_url.replace("redis://", "async+redis://", 1).replace("rediss://", "async+rediss://", 1)
+            storage = RedisStorage(uri, implementation="redispy", key_prefix=key_prefix)
+        else:
+            storage = MemoryStorage()
+        self.storage = storage
+        self.limiter = MovingWindowRateLimiter(storage)
+
+    async def acquire(self, provider_id: int, *, rpm: int | None, tpm: int | None, tokens: int) -> float:
+        """Wait until one request of ``tokens`` fits both limits and take it; return seconds waited."""
+        if tpm and tokens > tpm:
+            raise RateLimitTooSmall(f"a request may use {tokens} tokens but the provider's tpm_limit is {tpm}")
+        started = time.monotonic()
+        key = str(provider_id)
+        tpm_item = RateLimitItemPerMinute(tpm) if tpm else None
+        rpm_item = RateLimitItemPerMinute(rpm) if rpm else None
+        while True:
+            # Test both windows first, so a request that can't go yet consumes neither.
+            if tpm_item is not None and not await self.limiter.test(tpm_item, key, "tokens", cost=tokens):
+                await self._sleep_until_room(tpm_item, key, "tokens")
+                continue
+            if rpm_item is not None and not await self.limiter.test(rpm_item, key, "requests"):
+                await self._sleep_until_room(rpm_item, key, "requests")
+                continue
+            # Hits are atomic; losing a race between test and hit just means trying again
+            # (a lost race after the token hit leaves that headroom unused for one window).
+            if tpm_item is not None and not await self.limiter.hit(tpm_item, key, "tokens", cost=tokens):
+                continue
+            if rpm_item is not None and not await self.limiter.hit(rpm_item, key, "requests"):
+                continue
+            return time.monotonic() - started
+
+    async def _sleep_until_room(self, item: RateLimitItemPerMinute, *identifiers: str) -> None:
+        stats = await self.limiter.get_window_stats(item, *identifiers)
+        wait = stats.reset_time - time.time()
+        await asyncio.sleep(min(max(wait, 0.01), 1.0))
+
+
+class AdaptiveConcurrency:
+    """An AIMD gate: halve the limit on a 429, add one per ``limit`` successes."""
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = max(1, maximum)
+        self.limit = float(self.maximum)
+        self.in_use = 0
+        self._changed = asyncio.Condition()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.in_use < int(self.limit))
+            self.in_use += 1
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self.in_use -= 1
+                self._changed.notify_all()
+
+    def on_rate_limited(self) -> None:
+        self.limit = max(1.0, self.limit / 2)
+
+    async def on_success(self) -> None:
+        if self.limit < self.maximum:
+            self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
+            async with self._changed:
+                self._changed.notify_all()
+
+    def resize(self, maximum: int) -> None:
+        self.maximum = max(1, maximum)
+        self.limit = min(self.limit, float(self.maximum))
+
+
+@dataclass
+class BreakerState:
+    state: str = "closed"  # closed | open | half_open
+    failures: int = 0
+    opened_until: float = 0.0
+    cooldown: float = 0.0
+
+
+class CircuitBreaker:
+    """Per provider: open after ``threshold`` consecutive failures; let one probe through after
+    ``cooldown`` seconds (doubling up to ``max_cooldown`` while probes fail)."""
+
+    def __init__(
+        self,
+        *,
+        threshold: int = 5,
+        cooldown: float = 5.0,
+        max_cooldown: float = 60.0,
+        on_change: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.threshold = threshold
+        self.base_cooldown = cooldown
+        self.max_cooldown = max_cooldown
+        self.on_change = on_change
+        self.clock = clock
+        self.s = BreakerState(cooldown=cooldown)
+        self._probe_in_flight = False
+        self._closed = asyncio.Event()
+        self._closed.set()
+
+    @property
+    def state(self) -> str:
+        return self.s.state
+
+    def _set(self, state: str) -> None:
+        if state != self.s.state:
+            self.s.state = state
+            if self.on_change is not None:
+                self.on_change(state)
+        if state == "closed":
+            self._closed.set()
+        else:
+            self._closed.clear()
+
+    async def wait_turn(self) -> bool:
+        """Wait while open; return True if this call is the half-open probe."""
+        while True:
+            if self.s.state == "closed":
+                return False
+            now = self.clock()
+            if now >= self.s.opened_until and not self._probe_in_flight:
+                self._probe_in_flight = True
+                self._set("half_open")
+                return True
+            delay = max(self.s.opened_until - now, 0.05)
+            try:
+                await asyncio.wait_for(self._closed.wait(), timeout=min(delay, 1.0))
+            except TimeoutError:
+                pass
+
+    def record_success(self, probe: bool) -> None:
+        self.s.failures = 0
+        if probe:
+            self._probe_in_flight = False
+        self.s.cooldown = self.base_cooldown
+        self._set("closed")
+
+    def record_failure(self, probe: bool) -> None:
+        self.s.failures += 1
+        if probe:
+            self._probe_in_flight = False
+            self.s.cooldown = min(self.s.cooldown * 2, self.max_cooldown)
+            self._open()
+        elif self.s.state == "closed" and self.s.failures >= self.threshold:
+            self._open()
+
+    def release_probe(self) -> None:
+        """The probe ended without telling anything (cancelled): let another one try."""
+        if self._probe_in_flight:
+            self._probe_in_flight = False
+            if self.s.state == "half_open":
+                self.s.opened_until = self.clock()
+                self._set("open")
+
+    def _open(self) -> None:
+        self.s.opened_until = self.clock() + self.s.cooldown
+        self._set("open")
