@@ -1,0 +1,155 @@
+"""Provider faults, limits, breaker, fallback and money under concurrency (engine + database + simulator)."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from campaigns.models import Attempt, Campaign, Generation
+from campaigns.services.launch import campaign_launch
+from tests.factories import LLMModelFactory
+from tests.test_engine_e2e import make_campaign, wait_finished
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def one_cell(catalog: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    return {
+        "product_ids": [catalog["products"][0].id],
+        "template_ids": [catalog["templates"][0].id],
+        "model_ids": [catalog["models"][0].id],
+        **kwargs,
+    }
+
+
+async def run_campaign(catalog: dict[str, Any], user: Any, **kwargs: Any) -> Campaign:
+    campaign = await sync_to_async(make_campaign)(catalog, user, **kwargs)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    return await wait_finished(campaign.id, timeout=60)
+
+
+async def test_every_attempt_is_recorded_and_costs_add_up(catalog, user, simulator, inline_engine):
+    simulator.push_faults("500", "500")
+    campaign = await run_campaign(catalog, user, **one_cell(catalog))
+    g = await Generation.objects.aget(campaign=campaign)
+    attempts = [a async for a in Attempt.objects.filter(generation=g).order_by("number")]
+    assert [a.number for a in attempts] == [1, 2, 3]
+    assert [a.status_code for a in attempts] == [500, 500, None]
+    assert "HTTP 500" in attempts[0].error and attempts[2].error == ""
+    assert attempts[2].cost_source == "reported" and attempts[0].cost_usd == 0
+    assert g.cost_usd == sum((a.cost_usd for a in attempts), Decimal(0)) == campaign.spent_usd
+    assert g.attempts == 3
+
+
+async def test_context_too_long_is_not_retried(catalog, user, simulator, inline_engine):
+    simulator.push_faults("400")
+    campaign = await run_campaign(catalog, user, **one_cell(catalog))
+    g = await Generation.objects.aget(campaign=campaign)
+    assert g.status == "failed" and g.attempts == 1 and "maximum context length" in g.error
+    assert simulator.stats.requests == 1
+
+
+async def test_japanese_copy_comes_out_intact(catalog, user, simulator, inline_engine):
+    model = catalog["models"][0]
+    model.name = "sim-ja@ttft=5,gap=1,len=30,jitter=0,lang=ja"
+    await model.asave()
+    campaign = await run_campaign(catalog, user, **one_cell(catalog))
+    g = await Generation.objects.aget(campaign=campaign)
+    assert g.status == "succeeded"
+    assert g.text == simulator.completions[g.response_id]["text"]
+    assert any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff" for ch in g.text)
+
+
+async def test_a_dripping_stream_ends_at_the_attempt_deadline(catalog, user, simulator, inline_engine):
+    provider = catalog["provider"]
+    provider.timeout = 0.3  # read timeout and base of the deadline
+    await provider.asave()
+    model = catalog["models"][0]
+    model.name = "sim-drip@ttft=5,gap=150,len=400,jitter=0"
+    await model.asave()
+    # max_tokens 10 -> deadline 0.3 + 10/10 = 1.3 s; the stream would take 60 s.
+    campaign = await run_campaign(catalog, user, **one_cell(catalog, max_tokens=400))
+    g = await Generation.objects.aget(campaign=campaign)
+    assert g.status == "failed"
+    assert "deadline" in g.error or "timed out" in g.error
+    assert g.text and g.cost_source == "estimated"
+
+
+async def test_fallback_model_is_used_when_retries_are_exhausted(catalog, user, simulator, inline_engine):
+    primary, backup = catalog["models"]
+    primary.fallback = backup
+    await primary.asave()
+    simulator.push_faults("503", "503", "503")
+    campaign = await run_campaign(catalog, user, **one_cell(catalog))
+    g = await Generation.objects.select_related("served_by").aget(campaign=campaign)
+    assert g.status == "succeeded" and g.served_by_id == backup.id and g.model_id == primary.id
+    models = [a.model_id async for a in Attempt.objects.filter(generation=g).order_by("number")]
+    assert models == [primary.id, primary.id, primary.id, backup.id]
+
+
+async def test_breaker_opens_jobs_wait_and_then_all_complete(catalog, user, simulator, inline_engine):
+    inline_engine.breaker_threshold = 3
+    inline_engine.breaker_cooldown = 0.3
+    # Ten failures in a row: far more than the 2 retries a job has; with the breaker the
+    # jobs wait for the provider instead of failing.
+    simulator.push_faults(*["503"] * 10)
+    campaign = await run_campaign(catalog, user, **one_cell(catalog, variants=4))
+    statuses = [g.status async for g in Generation.objects.filter(campaign=campaign)]
+    assert statuses == ["succeeded"] * 4
+    provider = catalog["provider"]
+    await provider.arefresh_from_db()
+    assert provider.breaker_state == "closed" and provider.breaker_changed_at is not None
+
+
+async def test_rpm_limit_is_honoured_with_no_429(catalog, user, simulator, inline_engine):
+    simulator.config = simulator.config.__class__(**{**simulator.config.__dict__, "rpm": 12})
+    provider = catalog["provider"]
+    provider.rpm_limit = 12
+    await provider.asave()
+    campaign = await run_campaign(catalog, user, variants=1, product_ids=[p.id for p in catalog["products"]][:3],
+                                  template_ids=[catalog["templates"][0].id], model_ids=[m.id for m in catalog["models"]])
+    assert campaign.status == "completed"
+    assert simulator.stats.rate_limited == 0 and simulator.stats.streams == 6
+
+
+@pytest.mark.parametrize("round_", range(3))
+async def test_concurrent_cells_never_overspend_the_budget(catalog, user, simulator, inline_engine, round_):
+    products = [p.id for p in catalog["products"]]
+    for m in catalog["models"]:
+        m.name = m.name.replace("len=12", "len=40").replace("len=20", "len=40")
+        await m.asave()
+    # Worst case per cell ~ $0.000073 (model a) / $0.00019 (model b); expected ~ 1/3 of it.
+    campaign = await sync_to_async(make_campaign)(
+        catalog, user, product_ids=products, template_ids=[t.id for t in catalog["templates"]],
+        model_ids=[m.id for m in catalog["models"]], variants=17, max_tokens=48, budget_usd=Decimal("0.004"),
+    )
+    total = 3 * 2 * 2 * 17
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    campaign = await wait_finished(campaign.id, timeout=90)
+    gens = [g async for g in Generation.objects.filter(campaign=campaign)]
+    assert len(gens) == total == 204
+    spend = sum((g.cost_usd for g in gens), Decimal(0))
+    assert spend == campaign.spent_usd <= campaign.budget_usd
+    assert campaign.reserved_usd == 0
+    assert spend >= Decimal("0.8") * campaign.budget_usd, f"only {spend} of {campaign.budget_usd} used"
+    assert campaign.status == "budget_exhausted"
+
+
+async def test_many_campaigns_share_a_provider_fairly(catalog, user, simulator, inline_engine):
+    provider = catalog["provider"]
+    provider.max_concurrency = 2
+    await provider.asave()
+    big = await sync_to_async(make_campaign)(catalog, user, variants=10)  # 120 cells
+    await sync_to_async(campaign_launch)(campaign_id=big.id)
+    await asyncio.sleep(0.2)
+    small = await sync_to_async(make_campaign)(catalog, user, **one_cell(catalog, name="small"))
+    await sync_to_async(campaign_launch)(campaign_id=small.id)
+    small = await wait_finished(small.id, timeout=30)
+    left = await Generation.objects.filter(campaign=big, status__in=["queued", "running"]).acount()
+    assert small.status == "completed"
+    assert left > 60, "the small campaign finished long before the big one"
+    await wait_finished(big.id, timeout=90)
