@@ -143,6 +143,10 @@ class Campaign(models.Model):
     templates = models.ManyToManyField(PromptTemplate, related_name="campaigns")
     llm_models = models.ManyToManyField(LLMModel, related_name="campaigns", verbose_name="models")
     variants = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(20)])
+    languages = models.JSONField(
+        default=list, blank=True,
+        help_text="languages to write in, each multiplying the matrix; empty: each product's own language",
+    )
     max_tokens = models.PositiveIntegerField(default=256, validators=[MinValueValidator(1), MaxValueValidator(32768)])
     temperature = models.FloatField(default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
     budget_usd = models.DecimalField(**MONEY, default=Decimal("5"), validators=[MinValueValidator(Decimal(0))])
@@ -192,6 +196,7 @@ class Generation(models.Model):
         help_text="the model that produced the text (the fallback, if it was used)",
     )
     variant = models.PositiveIntegerField(default=1)
+    language = models.CharField(max_length=35, blank=True)
     messages = models.JSONField(help_text="the chat messages rendered and pinned at launch")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     text = models.TextField(blank=True)
@@ -209,6 +214,13 @@ class Generation(models.Model):
     progress_chars = models.PositiveIntegerField(default=0, help_text="characters received, as of the last lease renewal")
     lease_owner = models.CharField(max_length=100, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Review
+    rating = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    approved = models.BooleanField(default=False)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    edited_text = models.TextField(blank=True, help_text="the reviewer's edit; the generated text is kept as is")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -217,13 +229,17 @@ class Generation(models.Model):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["campaign", "product", "template", "model", "variant"], name="uniq_generation_cell"
+                fields=["campaign", "product", "template", "model", "variant", "language"], name="uniq_generation_cell"
             )
         ]
         indexes = [models.Index(fields=["status", "lease_expires_at"], name="gen_claim_idx")]
 
     def __str__(self) -> str:
         return f"{self.campaign_id}/{self.product_id}/{self.template_id}/{self.model_id}#{self.variant}"
+
+    @property
+    def final_text(self) -> str:
+        return self.edited_text or self.text
 
 
 class Attempt(models.Model):
@@ -276,3 +292,23 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"cgk_{self.prefix}… ({self.user})"
+
+
+class IdempotencyKey(models.Model):
+    """The stored response of a POST made with an ``Idempotency-Key`` header, replayed on retries."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.BinaryField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="uniq_idempotency_key_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.method} {self.path})"

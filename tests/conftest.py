@@ -85,3 +85,9 @@ async def inline_engine(transactional_db: Any) -> AsyncIterator[Any]:
     engine.poll_interval = 0.2
     yield engine
     await runner.stop_inline()
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    """PBKDF2 is slow on purpose; the suite hashes many passwords."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

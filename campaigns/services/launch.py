@@ -36,16 +36,18 @@ def product_context(product: Product) -> dict[str, Any]:
     }
 
 
-def messages_render(*, template: PromptTemplate, product: Product) -> list[dict[str, str]]:
-    """The chat messages of one cell: the system prompt (if any) and the rendered body."""
+def messages_render(*, template: PromptTemplate, product: Product, language: str = "") -> list[dict[str, str]]:
+    """The chat messages of one cell: the system prompt (if any) and the rendered body.
+
+    ``language`` overrides the product's own (a campaign written in several languages).
+    """
     context = product_context(product)
+    language = language or product.language
     messages = []
-    system = render_template(template.system_prompt, product=context, language=product.language)
+    system = render_template(template.system_prompt, product=context, language=language)
     if system:
         messages.append({"role": "system", "content": system})
-    messages.append(
-        {"role": "user", "content": render_template(template.body, product=context, language=product.language)}
-    )
+    messages.append({"role": "user", "content": render_template(template.body, product=context, language=language)})
     return messages
 
 
@@ -69,6 +71,7 @@ def campaign_create(
     template_ids: Sequence[int],
     model_ids: Sequence[int],
     variants: int = 1,
+    languages: Sequence[str] = (),
     max_tokens: int = 256,
     temperature: float = 0.7,
     budget_usd: Decimal = Decimal("5"),
@@ -79,13 +82,17 @@ def campaign_create(
     inactive = [m.name for m in llm_models if not m.is_active]
     if inactive:
         raise InvalidInput("model_ids", f"model_ids: inactive model {', '.join(inactive)}")
-    cells = len(products) * len(templates) * len(llm_models) * variants
+    languages = list(dict.fromkeys(lang.strip() for lang in languages if lang.strip()))
+    if any(len(lang) > 35 for lang in languages):
+        raise InvalidInput("languages", "languages: each must be a language code or name of at most 35 characters")
+    cells = len(products) * len(templates) * len(llm_models) * variants * max(1, len(languages))
     if cells > MAX_CELLS:
         raise InvalidInput("variants", f"the campaign would have {cells} cells; the limit is {MAX_CELLS}")
     campaign = Campaign(
         owner=owner,  # type: ignore[misc]
         name=name,
         variants=variants,
+        languages=languages,
         max_tokens=max_tokens,
         temperature=temperature,
         budget_usd=budget_usd,
@@ -114,21 +121,24 @@ def campaign_launch(*, campaign_id: int) -> Campaign:
         if not (products and templates and llm_models):
             raise CampaignStateError(f"campaign '{campaign.name}' needs products, templates and models to launch")
         rows = []
+        languages = campaign.languages or [""]
         for product in products:
             for template in templates:
-                messages = messages_render(template=template, product=product)
-                for model in llm_models:
-                    for variant in range(1, campaign.variants + 1):
-                        rows.append(
-                            Generation(
-                                campaign=campaign,
-                                product=product,
-                                template=template,
-                                model=model,
-                                variant=variant,
-                                messages=messages,
+                for language in languages:
+                    messages = messages_render(template=template, product=product, language=language)
+                    for model in llm_models:
+                        for variant in range(1, campaign.variants + 1):
+                            rows.append(
+                                Generation(
+                                    campaign=campaign,
+                                    product=product,
+                                    template=template,
+                                    model=model,
+                                    variant=variant,
+                                    language=language or product.language,
+                                    messages=messages,
+                                )
                             )
-                        )
         Generation.objects.bulk_create(rows, batch_size=1000)
         campaign.status = Campaign.Status.RUNNING
         campaign.launched_at = timezone.now()

@@ -92,6 +92,8 @@ def generation_dict(g: Generation) -> dict[str, Any]:
         "template_id": g.template_id,
         "model_id": g.model_id,
         "variant": g.variant,
+        "language": g.language,
+        "served_by_id": g.served_by_id,
         "status": g.status,
         "text": g.text,
         "ttft_ms": g.ttft_ms,
@@ -102,6 +104,9 @@ def generation_dict(g: Generation) -> dict[str, Any]:
         "cost_source": g.cost_source,
         "attempts": g.attempts,
         "error": g.error,
+        "rating": g.rating,
+        "approved": g.approved,
+        "edited_text": g.edited_text,
     }
 
 
