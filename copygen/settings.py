@@ -137,7 +137,8 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # The default capacity (100 per channel) silently drops events for a busy viewer.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
 
 # --- Engine ---------------------------------------------------------------------------
 COPYGEN_ENGINE = os.environ.get("COPYGEN_ENGINE", "inline")

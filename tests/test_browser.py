@@ -43,7 +43,7 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory, simulator_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def demo_server(tmp_path_factory: pytest.TempPathFactory, simulator_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/install_browser.sh)")
     db = tmp_path_factory.mktemp("live") / "db.sqlite3"
@@ -78,10 +78,10 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-def test_login_launch_the_demo_campaign_and_watch_it_stream(live_server: str, browser) -> None:  # type: ignore[no-untyped-def]
+def test_login_launch_the_demo_campaign_and_watch_it_stream(demo_server: str, browser) -> None:  # type: ignore[no-untyped-def]
     SHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 900})
-    page.goto(f"{live_server}/")
+    page.goto(f"{demo_server}/")
     page.fill("input[name=username]", "demo")
     page.fill("input[name=password]", "demo-pass-123")
     page.click("button[type=submit], input[type=submit]")

@@ -16,6 +16,7 @@ from django.db import connection
 
 from campaigns.models import Campaign, Generation
 from campaigns.services.launch import campaign_create, campaign_launch
+from tests.factories import ProductFactory
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -59,7 +60,7 @@ def test_two_workers_share_a_campaign_and_each_cell_runs_once(catalog, user, sim
     finally:
         for w in workers:
             w.send_signal(signal.SIGTERM)
-        outputs = [w.communicate(timeout=20)[0].decode() for w in workers]
+        outputs = [w.communicate(timeout=60)[0].decode() for w in workers]
     campaign.refresh_from_db()
     assert campaign.status == "completed", outputs
     gens = list(Generation.objects.filter(campaign=campaign))
@@ -69,3 +70,91 @@ def test_two_workers_share_a_campaign_and_each_cell_runs_once(catalog, user, sim
     assert campaign.spent_usd == sum((g.cost_usd for g in gens), Decimal(0)) and campaign.reserved_usd == 0
     assert all(w.returncode == 0 for w in workers), outputs
     assert all("stopped" in out for out in outputs)
+
+
+def test_kill_9_a_worker_mid_campaign_loses_nothing_and_accounts_every_attempt(catalog, user, simulator, settings):
+    from campaigns.models import Attempt
+
+    settings.COPYGEN_ENGINE = "worker"
+    provider = catalog["provider"]
+    provider.max_concurrency = 40
+    provider.save()
+    for m in catalog["models"]:
+        m.name = m.name.split("@")[0] + "@ttft=50,gap=25,len=40,jitter=0.3"
+        m.save()
+    products = catalog["products"] + [ProductFactory(), ProductFactory()]
+    campaign = campaign_create(
+        owner=user, name="Crash", product_ids=[p.id for p in products],
+        template_ids=[t.id for t in catalog["templates"]], model_ids=[m.id for m in catalog["models"]],
+        variants=15, max_tokens=64, budget_usd=Decimal("10"),
+    )  # 5 × 2 × 2 × 15 = 300 cells
+    env = {"COPYGEN_LEASE_SECONDS": "3"}
+    workers = {w.pid: w for w in (start_worker(env), start_worker(env))}
+
+    def owners() -> dict[int, int]:
+        running = Generation.objects.filter(campaign=campaign, status="running").values_list("lease_owner", flat=True)
+        counts: dict[int, int] = {}
+        for owner in running:
+            pid = int(owner.split(":")[2])
+            counts[pid] = counts.get(pid, 0) + 1
+        return counts
+
+    try:
+        campaign_launch(campaign_id=campaign.id)
+        wait_until(lambda: len(owners()) == 2 and Generation.objects.filter(
+            campaign=campaign, status="succeeded").count() >= 20, 60, "both workers to be busy")
+        victim_pid, running_before = max(owners().items(), key=lambda kv: kv[1])
+        victim = workers.pop(victim_pid)
+        [survivor] = workers.values()
+        victim.kill()  # SIGKILL: no cleanup at all
+        victim.wait(10)
+        wait_until(lambda: Campaign.objects.get(id=campaign.id).status != "running", 120, "the campaign to finish")
+    finally:
+        for w in (victim, survivor):
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+        try:
+            out = survivor.communicate(timeout=30)[0].decode()
+        except subprocess.TimeoutExpired:
+            dump = subprocess.run([str(ROOT / ".venv/bin/py-spy"), "dump", "--pid", str(survivor.pid)],
+                                  capture_output=True, text=True).stdout
+            survivor.kill()
+            rest = survivor.communicate()[0].decode()
+            raise AssertionError(dump + rest[-6000:]) from None
+    campaign.refresh_from_db()
+    gens = list(Generation.objects.filter(campaign=campaign))
+    assert campaign.status == "completed", out[-3000:]
+    assert len(gens) == 300 and all(g.status == "succeeded" for g in gens), "none lost"
+    assert len({g.response_id for g in gens}) == 300, "each cell has exactly one result"
+    interrupted = Attempt.objects.filter(generation__campaign=campaign, error__startswith="interrupted")
+    errors = list(Attempt.objects.filter(generation__campaign=campaign).values_list("engine", "error", "number"))
+    assert running_before > 0 and interrupted.exists(), (running_before, errors[:20], simulator.stats.requests)
+    # Every request the provider saw is an attempt on record, and costs add up.
+    assert Attempt.objects.filter(generation__campaign=campaign).count() == simulator.stats.requests
+    assert campaign.spent_usd == sum((g.cost_usd for g in gens), Decimal(0))
+    assert campaign.reserved_usd == 0
+
+
+def test_two_workers_share_the_rpm_limit_and_get_no_429(catalog, user, simulator, settings):
+    settings.COPYGEN_ENGINE = "worker"
+    simulator.config = simulator.config.__class__(**{**simulator.config.__dict__, "rpm": 30})
+    provider = catalog["provider"]
+    provider.rpm_limit = 30
+    provider.save()
+    campaign = campaign_create(
+        owner=user, name="Limited", product_ids=[p.id for p in catalog["products"]],
+        template_ids=[t.id for t in catalog["templates"]], model_ids=[m.id for m in catalog["models"]],
+        variants=3, max_tokens=64, budget_usd=Decimal("10"),
+    )  # 36 requests > 30 per minute: the last six must wait for the window
+    workers = [start_worker(), start_worker()]
+    try:
+        campaign_launch(campaign_id=campaign.id)
+        wait_until(lambda: Campaign.objects.get(id=campaign.id).status != "running", 150, "the campaign to finish")
+    finally:
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+        outputs = [w.communicate(timeout=30)[0].decode() for w in workers]
+    campaign.refresh_from_db()
+    assert campaign.status == "completed", outputs
+    assert simulator.stats.rate_limited == 0
+    assert simulator.stats.streams == 36

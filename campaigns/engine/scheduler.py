@@ -163,7 +163,10 @@ class Engine:
         finally:
             await self.stop()
             await self.writer.close()
-            await self._drain_outbox()
+            try:  # live events are best effort: never let them hold up a shutdown
+                await asyncio.wait_for(self._drain_outbox(), 5.0)
+            except TimeoutError:
+                log.warning("dropped %d live events at shutdown", self._outbox.qsize())
             for helper in self._helpers:
                 helper.cancel()
             await asyncio.gather(*self._helpers, return_exceptions=True)

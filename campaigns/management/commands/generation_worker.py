@@ -8,6 +8,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from campaigns.engine import Engine
 from campaigns.services.runner import build_engine
@@ -65,6 +66,8 @@ class Command(BaseCommand):
                 raise
             except TimeoutError:
                 continue  # re-join the group before its membership expires
+            except RedisTimeoutError:
+                continue  # an idle blocking read timed out: listen again
             except Exception:
                 log.warning("channel layer unavailable; retrying in 2s", exc_info=True)
                 await asyncio.sleep(2)

@@ -1,0 +1,158 @@
+"""Forms of the marketer UI: they parse and validate input; services do the work."""
+
+from __future__ import annotations
+
+import json
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
+
+from campaigns.models import LLMModel, Product, PromptTemplate
+
+__all__ = ["SERVICE_FIELDS", "CampaignForm", "ProductForm", "PromptTemplateForm", "usd", "usd_short"]
+
+ATTRIBUTES_HELP = 'A JSON object, e.g. {"color": "forest green", "weight": "260 g"}.'
+ATTRIBUTES_ERROR = 'Attributes must be a JSON object, e.g. {"color": "blue"}.'
+ATTRIBUTES_INVALID = "This is not valid JSON. " + ATTRIBUTES_ERROR
+
+# Fields named by services.errors.InvalidInput, mapped to the form fields that carry them.
+SERVICE_FIELDS = {"product_ids": "products", "template_ids": "templates", "model_ids": "models"}
+
+
+class AttributesField(forms.JSONField):
+    """A JSON object in a textarea, shown indented; empty means ``{}``."""
+
+    default_error_messages = {"invalid": ATTRIBUTES_INVALID}
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
+
+    def to_python(self, value: Any) -> Any:
+        value = super().to_python(value)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError(ATTRIBUTES_ERROR, code="not_an_object")
+        return value
+
+
+class ProductForm(forms.ModelForm):
+    attributes = AttributesField(
+        required=False,
+        help_text=ATTRIBUTES_HELP,
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "mono"}),
+    )
+
+    class Meta:
+        model = Product
+        fields = ["name", "description", "attributes", "language"]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 4}),
+            "language": forms.TextInput(attrs={"placeholder": "en", "autocomplete": "off"}),
+        }
+        help_texts = {"language": "A language code or name, rendered as {{ language }}."}
+
+
+class PromptTemplateForm(forms.ModelForm):
+    """Unknown variables and syntax errors come back from ``PromptTemplate.clean`` per field."""
+
+    class Meta:
+        model = PromptTemplate
+        fields = ["name", "system_prompt", "body"]
+        widgets = {
+            "system_prompt": forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "class": "mono"}),
+            "body": forms.Textarea(attrs={"rows": 10, "spellcheck": "false", "class": "mono"}),
+        }
+
+
+class ProductChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.name} ({obj.language})" if obj.language else obj.name
+
+
+class ModelChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return (
+            f"{obj.label or obj.name} · {obj.provider.name} · "
+            f"${usd_short(obj.input_usd_per_mtok)} in / ${usd_short(obj.output_usd_per_mtok)} out per Mtok"
+        )
+
+
+def usd(value: Decimal | str | None, places: int = 6) -> str:
+    """Money for display, rounded half up: ``usd("0.00123450")`` is ``"0.001235"``."""
+    amount = Decimal(str(value or 0)).quantize(Decimal(10) ** -places, rounding=ROUND_HALF_UP)
+    return f"{amount:f}"
+
+
+def usd_short(value: Decimal | str | None) -> str:
+    """A budget or price: at least two decimals, no trailing zeros beyond them."""
+    whole, _, frac = f"{Decimal(str(value or 0)).normalize():f}".partition(".")
+    return f"{whole}.{frac.ljust(2, '0')}"
+
+
+class CampaignForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    products = ProductChoiceField(queryset=Product.objects.all(), widget=forms.CheckboxSelectMultiple)
+    templates = forms.ModelMultipleChoiceField(
+        queryset=PromptTemplate.objects.all(), widget=forms.CheckboxSelectMultiple
+    )
+    models = ModelChoiceField(
+        queryset=LLMModel.objects.filter(is_active=True).select_related("provider"),
+        widget=forms.CheckboxSelectMultiple,
+    )
+    variants = forms.IntegerField(
+        initial=1, min_value=1, max_value=20, help_text="Outputs per product, template and model (1–20)."
+    )
+    languages = forms.CharField(
+        required=False,
+        max_length=1000,
+        help_text="Optional, comma-separated (e.g. en, de, ja); each one multiplies the cells. "
+        "Empty: each product's own language.",
+        widget=forms.TextInput(attrs={"placeholder": "each product's own language", "autocomplete": "off"}),
+    )
+    max_tokens = forms.IntegerField(initial=256, min_value=1, max_value=32768)
+    temperature = forms.FloatField(
+        initial=0.7,
+        validators=[MinValueValidator(0.0), MaxValueValidator(2.0)],
+        widget=forms.NumberInput(attrs={"step": "0.1", "min": "0", "max": "2"}),
+    )
+    budget_usd = forms.DecimalField(
+        label="Budget (USD)",
+        initial=Decimal("5"),
+        min_value=Decimal(0),
+        max_digits=20,
+        decimal_places=10,
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0"}),
+        help_text="Generation stops before spending more than this.",
+    )
+
+    def clean_languages(self) -> list[str]:
+        return [part.strip() for part in self.cleaned_data["languages"].split(",") if part.strip()]
+
+    def service_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of ``services.launch.campaign_create`` (owner aside)."""
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "product_ids": [p.id for p in data["products"]],
+            "template_ids": [t.id for t in data["templates"]],
+            "model_ids": [m.id for m in data["models"]],
+            "variants": data["variants"],
+            "languages": data["languages"],
+            "max_tokens": data["max_tokens"],
+            "temperature": data["temperature"],
+            "budget_usd": data["budget_usd"],
+        }
+
+    def add_service_error(self, field: str, message: str) -> None:
+        """Show an ``InvalidInput`` on the form field it names, else on the form."""
+        name = SERVICE_FIELDS.get(field, field)
+        if name not in self.fields:
+            self.add_error(None, message)
+            return
+        # The service names the field in its message; next to the field that is redundant.
+        self.add_error(name, message.removeprefix(f"{field}: "))
