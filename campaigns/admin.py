@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.db.models import QuerySet, Sum
 from django.http import HttpRequest
 
-from campaigns.models import ApiToken, Campaign, Generation, LLMModel, Product, PromptTemplate, Provider
+from campaigns.models import ApiToken, Attempt, Campaign, Generation, LLMModel, Product, PromptTemplate, Provider
 
 
 class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -21,7 +21,7 @@ class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = Provider
-        fields = ["name", "base_url", "api_key", "max_concurrency", "rpm_limit", "tpm_limit", "timeout"]
+        fields = ["name", "base_url", "api_key", "max_concurrency", "rpm_limit", "tpm_limit", "timeout", "max_retries"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -49,9 +49,15 @@ class LLMModelInline(admin.TabularInline):  # type: ignore[type-arg]
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = ProviderForm
-    list_display = ["name", "base_url", "key", "max_concurrency", "rpm_limit", "tpm_limit", "timeout"]
+    list_display = ["name", "base_url", "key", "max_concurrency", "rpm_limit", "tpm_limit", "timeout", "breaker"]
     search_fields = ["name", "base_url"]
+    readonly_fields = ["breaker_state", "breaker_changed_at"]
     inlines = [LLMModelInline]
+
+    @admin.display(description="circuit breaker")
+    def breaker(self, obj: Provider) -> str:
+        when = f" since {obj.breaker_changed_at:%Y-%m-%d %H:%M:%S}" if obj.breaker_changed_at else ""
+        return f"{obj.breaker_state}{when}"
 
     @admin.display(description="API key")
     def key(self, obj: Provider) -> str:
@@ -60,7 +66,7 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(LLMModel)
 class LLMModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["__str__", "name", "provider", "input_usd_per_mtok", "output_usd_per_mtok", "is_active"]
+    list_display = ["__str__", "name", "provider", "input_usd_per_mtok", "output_usd_per_mtok", "fallback", "is_active"]
     list_filter = ["provider", "is_active"]
     search_fields = ["name", "label"]
     list_editable = ["input_usd_per_mtok", "output_usd_per_mtok", "is_active"]
@@ -77,6 +83,16 @@ class ProductAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 class PromptTemplateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["name", "owner", "updated_at"]
     search_fields = ["name", "body"]
+
+
+class AttemptInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = Attempt
+    extra = 0
+    can_delete = False
+    max_num = 0
+    fields = ["number", "model", "engine", "status_code", "error", "duration_ms", "ttft_ms", "tokens_in",
+              "tokens_out", "cost_usd", "cost_source"]
+    readonly_fields = fields
 
 
 class GenerationInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -131,6 +147,7 @@ class GenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ["text", "error"]
     list_select_related = ["campaign", "product", "template", "model"]
     readonly_fields = [f.name for f in Generation._meta.fields]
+    inlines = [AttemptInline]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

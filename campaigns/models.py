@@ -86,6 +86,9 @@ class Provider(models.Model):
     rpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="requests per minute")
     tpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="tokens per minute")
     timeout = models.FloatField(default=60.0, help_text="seconds per attempt", validators=[MinValueValidator(0.1)])
+    max_retries = models.PositiveSmallIntegerField(
+        default=2, validators=[MaxValueValidator(10)], help_text="retries of 408/409/429/5xx and connection errors"
+    )
     breaker_state = models.CharField(
         max_length=10, default="closed", editable=False, help_text="circuit breaker, as last reported by an engine"
     )

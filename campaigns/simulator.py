@@ -62,6 +62,10 @@ class SimConfig:
     fault_rate: float = 0.0
     retry_after_ms: int = 200
     lang: str = "en"
+    framing: str = ""
+    """How events are framed on the wire: "" (LF), "crlf", "comments" (SSE comments
+    between events) or "bytes" (every event split into 3-byte writes, cutting UTF-8
+    characters across network reads)."""
     rpm: int = 0
     """Requests per minute enforced with 429s; 0 = unlimited."""
     api_key: str = ""
@@ -80,7 +84,7 @@ def parse_model_directives(model: str, base: SimConfig) -> SimConfig:
             changes[key] = float(value)
         elif key in {"length", "retry_after_ms"}:
             changes[key] = int(value)
-        elif key in {"fault", "lang"}:
+        elif key in {"fault", "lang", "framing"}:
             changes[key] = value.strip()
     return replace(base, **changes)
 
@@ -260,6 +264,7 @@ class Simulator:
             await resp.prepare(request)
             if fault == "empty":
                 return resp
+            send = _framed_writer(resp, cfg.framing)
             created = int(time.time())
 
             def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -272,7 +277,7 @@ class Simulator:
                 return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
 
             await asyncio.sleep(cfg.ttft_ms * _spread(rng, cfg.jitter) / 1000.0)
-            await resp.write(chunk({"role": "assistant", "content": ""}))
+            await send(chunk({"role": "assistant", "content": ""}))
             cut_at = len(tokens) // 2 if fault == "cut" else -1
             for i, token in enumerate(tokens):
                 if i == cut_at:
@@ -280,20 +285,20 @@ class Simulator:
                     request.transport.close() if request.transport else None
                     return resp
                 if i == len(tokens) // 2 and fault == "malformed":
-                    await resp.write(b"data: {\"id\": \"broken\", \"choices\": [\n\n")
+                    await send(b"data: {\"id\": \"broken\", \"choices\": [\n\n")
                 if i == len(tokens) // 2 and fault == "error_event":
-                    await resp.write(b'data: {"error": {"message": "upstream model crashed", "type": "server_error"}}\n\n')
+                    await send(b'data: {"error": {"message": "upstream model crashed", "type": "server_error"}}\n\n')
                 if i > 0:
                     await asyncio.sleep(cfg.gap_ms * _spread(rng, cfg.jitter) / 1000.0)
-                await resp.write(chunk({"content": token}))
+                await send(chunk({"content": token}))
                 sent.append(token)
                 record["text"] = "".join(sent)
-            await resp.write(chunk({}, finish_reason))
+            await send(chunk({}, finish_reason))
             if include_usage and fault != "nousage":
                 final = {"id": response_id, "object": "chat.completion.chunk", "created": created, "model": model,
                          "choices": [], "usage": usage}
-                await resp.write(b"data: " + json.dumps(final).encode() + b"\n\n")
-            await resp.write(b"data: [DONE]\n\n")
+                await send(b"data: " + json.dumps(final).encode() + b"\n\n")
+            await send(b"data: [DONE]\n\n")
             record["complete"] = True
             await resp.write_eof()
             return resp
@@ -343,6 +348,22 @@ class Simulator:
         if self._loop and self._thread:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
+
+
+def _framed_writer(resp: web.StreamResponse, framing: str) -> Any:
+    async def send(data: bytes) -> None:
+        if framing == "crlf":
+            data = data.replace(b"\n", b"\r\n")
+        elif framing == "comments":
+            data = b": keep-alive\n\n" + data
+        if framing == "bytes":
+            for i in range(0, len(data), 3):
+                await resp.write(data[i : i + 3])
+                await asyncio.sleep(0.001)
+            return
+        await resp.write(data)
+
+    return send
 
 
 def _error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> web.Response:

@@ -11,7 +11,6 @@ from asgiref.sync import sync_to_async
 
 from campaigns.models import Attempt, Campaign, Generation
 from campaigns.services.launch import campaign_launch
-from tests.factories import LLMModelFactory
 from tests.test_engine_e2e import make_campaign, wait_finished
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -71,8 +70,9 @@ async def test_a_dripping_stream_ends_at_the_attempt_deadline(catalog, user, sim
     model = catalog["models"][0]
     model.name = "sim-drip@ttft=5,gap=150,len=400,jitter=0"
     await model.asave()
-    # max_tokens 10 -> deadline 0.3 + 10/10 = 1.3 s; the stream would take 60 s.
-    campaign = await run_campaign(catalog, user, **one_cell(catalog, max_tokens=400))
+    # max_tokens 20 -> deadline 0.3 + 20/10 = 2.3 s; the 20 tokens would take 3 s, each
+    # arriving well within the 0.3 s read timeout.
+    campaign = await run_campaign(catalog, user, **one_cell(catalog, max_tokens=20))
     g = await Generation.objects.aget(campaign=campaign)
     assert g.status == "failed"
     assert "deadline" in g.error or "timed out" in g.error
@@ -94,9 +94,9 @@ async def test_fallback_model_is_used_when_retries_are_exhausted(catalog, user, 
 async def test_breaker_opens_jobs_wait_and_then_all_complete(catalog, user, simulator, inline_engine):
     inline_engine.breaker_threshold = 3
     inline_engine.breaker_cooldown = 0.3
-    # Ten failures in a row: far more than the 2 retries a job has; with the breaker the
-    # jobs wait for the provider instead of failing.
-    simulator.push_faults(*["503"] * 10)
+    # Seven failures in a row: more than the 3 attempts a job has; with the breaker the
+    # jobs wait for the provider instead of failing (probes back off 0.3, 0.6, 1.2 … s).
+    simulator.push_faults(*["503"] * 7)
     campaign = await run_campaign(catalog, user, **one_cell(catalog, variants=4))
     statuses = [g.status async for g in Generation.objects.filter(campaign=campaign)]
     assert statuses == ["succeeded"] * 4
@@ -153,3 +153,29 @@ async def test_many_campaigns_share_a_provider_fairly(catalog, user, simulator, 
     assert small.status == "completed"
     assert left > 60, "the small campaign finished long before the big one"
     await wait_finished(big.id, timeout=90)
+
+
+@pytest.mark.parametrize("framing", ["crlf", "comments", "bytes"])
+async def test_wire_framing_variants_parse_to_the_exact_text(catalog, user, simulator, inline_engine, framing):
+    model = catalog["models"][0]
+    model.name = f"sim-wire@ttft=5,gap=1,len=16,jitter=0,lang=ja,framing={framing}"
+    await model.asave()
+    campaign = await run_campaign(catalog, user, **one_cell(catalog))
+    g = await Generation.objects.aget(campaign=campaign)
+    assert g.status == "succeeded", g.error
+    assert g.text == simulator.completions[g.response_id]["text"] and g.cost_source == "reported"
+
+
+async def test_a_first_token_slower_than_the_deadline_fails_the_attempt(catalog, user, simulator, inline_engine):
+    provider = catalog["provider"]
+    provider.timeout = 0.2
+    provider.max_retries = 0
+    await provider.asave()
+    model = catalog["models"][0]
+    model.name = "sim-slow@ttft=3000,gap=1,len=8,jitter=0"
+    await model.asave()
+    # deadline = 0.2 s + 8 tokens / 10 per s = 1.0 s < 3 s to the first token
+    campaign = await run_campaign(catalog, user, **one_cell(catalog, max_tokens=8))
+    g = await Generation.objects.aget(campaign=campaign)
+    assert g.status == "failed" and ("deadline" in g.error or "timed out" in g.error)
+    assert g.attempts == 1 and g.latency_ms < 2500

@@ -17,6 +17,7 @@ class ProviderSpec:
     api_key: str
     max_concurrency: int = 16
     timeout: float = 60.0
+    max_retries: int = 2
     rpm_limit: int | None = None
     tpm_limit: int | None = None
 

@@ -53,6 +53,7 @@ def _model_spec(model: LLMModel, providers: dict[int, ProviderSpec], *, with_fal
             api_key=provider.api_key or "",
             max_concurrency=provider.max_concurrency,
             timeout=provider.timeout,
+            max_retries=provider.max_retries,
             rpm_limit=provider.rpm_limit,
             tpm_limit=provider.tpm_limit,
         )
