@@ -135,6 +135,8 @@ def test_kill_9_a_worker_mid_campaign_loses_nothing_and_accounts_every_attempt(c
     assert campaign.reserved_usd == 0
 
 
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="limits are shared across processes through Redis: "
+                    "runs in the PostgreSQL + Redis pass")
 def test_two_workers_share_the_rpm_limit_and_get_no_429(catalog, user, simulator, settings):
     settings.COPYGEN_ENGINE = "worker"
     simulator.config = simulator.config.__class__(**{**simulator.config.__dict__, "rpm": 30})
@@ -158,3 +160,42 @@ def test_two_workers_share_the_rpm_limit_and_get_no_429(catalog, user, simulator
     assert campaign.status == "completed", outputs
     assert simulator.stats.rate_limited == 0
     assert simulator.stats.streams == 36
+
+
+def test_sigterm_hands_in_flight_jobs_back_and_another_worker_finishes_them(catalog, user, simulator, settings):
+    from campaigns.models import Attempt
+
+    settings.COPYGEN_ENGINE = "worker"
+    for m in catalog["models"]:
+        m.name = m.name.split("@")[0] + "@ttft=50,gap=40,len=40,jitter=0"
+        m.save()
+    campaign = campaign_create(
+        owner=user, name="Rolling restart", product_ids=[p.id for p in catalog["products"]],
+        template_ids=[t.id for t in catalog["templates"]], model_ids=[m.id for m in catalog["models"]],
+        variants=2, max_tokens=64, budget_usd=Decimal("10"),
+    )
+    first = start_worker()
+    second = None
+    try:
+        campaign_launch(campaign_id=campaign.id)
+        wait_until(lambda: Generation.objects.filter(campaign=campaign, status="running").count() >= 5, 30,
+                   "the first worker to be busy")
+        first.send_signal(signal.SIGTERM)
+        out = first.communicate(timeout=60)[0].decode()
+        assert first.returncode == 0, out
+        assert not Generation.objects.filter(campaign=campaign, status="running").exists(), "nothing left leased"
+        released = Attempt.objects.filter(generation__campaign=campaign, error__contains="handed the job back")
+        assert released.exists()
+        second = start_worker()
+        wait_until(lambda: Campaign.objects.get(id=campaign.id).status != "running", 60, "the campaign to finish")
+    finally:
+        for w in (first, second):
+            if w is not None and w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+                w.communicate(timeout=60)
+    campaign.refresh_from_db()
+    gens = list(Generation.objects.filter(campaign=campaign))
+    assert campaign.status == "completed" and all(g.status == "succeeded" for g in gens)
+    # Every request the provider saw is on record (some released attempts never left the client).
+    assert Attempt.objects.filter(generation__campaign=campaign).count() >= simulator.stats.requests
+    assert campaign.spent_usd == sum((g.cost_usd for g in gens), Decimal(0)) and campaign.reserved_usd == 0

@@ -18,11 +18,20 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from limits import RateLimitItemPerMinute
+from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-__all__ = ["AdaptiveConcurrency", "BreakerState", "CircuitBreaker", "RateLimitTooSmall", "RateLimits"]
+__all__ = ["AdaptiveConcurrency", "BreakerState", "CircuitBreaker", "RateLimitTooSmall", "RateLimits", "WINDOW_SECONDS"]
+
+# Providers count a minute from when a request *arrives*; ours starts when it is sent. A
+# second of margin absorbs the difference in transit times between an early request and a
+# later one, at a cost of under 2% of the limit.
+WINDOW_SECONDS = 61
+
+
+def per_window(amount: int) -> RateLimitItem:
+    return RateLimitItemPerSecond(amount, WINDOW_SECONDS)
 
 
 class RateLimitTooSmall(Exception):
@@ -48,8 +57,8 @@ class RateLimits:
             raise RateLimitTooSmall(f"a request may use {tokens} tokens but the provider's tpm_limit is {tpm}")
         started = time.monotonic()
         key = str(provider_id)
-        tpm_item = RateLimitItemPerMinute(tpm) if tpm else None
-        rpm_item = RateLimitItemPerMinute(rpm) if rpm else None
+        tpm_item = per_window(tpm) if tpm else None
+        rpm_item = per_window(rpm) if rpm else None
         while True:
             # Test both windows first, so a request that can't go yet consumes neither.
             if tpm_item is not None and not await self.limiter.test(tpm_item, key, "tokens", cost=tokens):
@@ -66,7 +75,7 @@ class RateLimits:
                 continue
             return time.monotonic() - started
 
-    async def _sleep_until_room(self, item: RateLimitItemPerMinute, *identifiers: str) -> None:
+    async def _sleep_until_room(self, item: RateLimitItem, *identifiers: str) -> None:
         stats = await self.limiter.get_window_stats(item, *identifiers)
         wait = stats.reset_time - time.time()
         await asyncio.sleep(min(max(wait, 0.01), 1.0))

@@ -208,6 +208,8 @@ class Engine:
             self._progress.pop(job.id, None)
         if result.status == "cancelled":
             result.status = self._cancel_reasons.pop(job.id, "cancelled")
+            if result.status == "released" and result.attempt_log:
+                result.attempt_log[-1].error = f"interrupted: {self.owner} stopped and handed the job back"
         last = self.coalescer.finish(job.id)
         if last is not None:
             self._outbox.put_nowait((job.campaign_id, last))
