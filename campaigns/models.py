@@ -16,6 +16,19 @@ MONEY = {"max_digits": 20, "decimal_places": 10}
 PRICE = {"max_digits": 14, "decimal_places": 6}
 
 
+class Team(models.Model):
+    """Marketers who share campaigns with each other."""
+
+    name = models.CharField(max_length=100, unique=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="copygen_teams", blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Product(models.Model):
     """An item of the catalog; its fields are what templates render from."""
 
@@ -142,6 +155,13 @@ class Campaign(models.Model):
 
     name = models.CharField(max_length=200)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="campaigns")
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="campaigns",
+        help_text="shared with this team's members",
+    )
+    launched_by_token = models.ForeignKey(
+        "ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
     products = models.ManyToManyField(Product, related_name="campaigns")
     templates = models.ManyToManyField(PromptTemplate, related_name="campaigns")
     llm_models = models.ManyToManyField(LLMModel, related_name="campaigns", verbose_name="models")
@@ -210,6 +230,9 @@ class Generation(models.Model):
     cost_usd = models.DecimalField(**MONEY, default=Decimal(0))
     cost_source = models.CharField(max_length=10, choices=CostSource.choices, blank=True)
     reserved_usd = models.DecimalField(**MONEY, default=Decimal(0))
+    quota_reservations = models.JSONField(
+        default=dict, blank=True, help_text="money held on quota usages for the attempt in flight: {usage id: USD}"
+    )
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     finish_reason = models.CharField(max_length=40, blank=True)
@@ -270,6 +293,58 @@ class Attempt(models.Model):
         return f"{self.generation_id}#{self.number}"
 
 
+class Quota(models.Model):
+    """A spending limit in USD for a user, an API token, or everyone, per day, month or in total."""
+
+    class Scope(models.TextChoices):
+        USER = "user"
+        TOKEN = "token"
+        GLOBAL = "global"
+
+    class Period(models.TextChoices):
+        DAY = "day"
+        MONTH = "month"
+        TOTAL = "total"
+
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    token = models.ForeignKey("ApiToken", null=True, blank=True, on_delete=models.CASCADE, related_name="quotas")
+    period = models.CharField(max_length=10, choices=Period.choices, default=Period.MONTH)
+    limit_usd = models.DecimalField(**MONEY, validators=[MinValueValidator(Decimal(0))])
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["scope", "id"]
+
+    def __str__(self) -> str:
+        who = {"user": lambda: f"user {self.user}", "token": lambda: f"token {self.token}", "global": lambda: "global"}
+        return f"{who[self.scope]()} ({self.period}) ${self.limit_usd:.2f}"
+
+    def clean(self) -> None:
+        if self.scope == self.Scope.USER and not self.user_id:
+            raise ValidationError({"user": "a user quota names its user"})
+        if self.scope == self.Scope.TOKEN and not self.token_id:
+            raise ValidationError({"token": "a token quota names its token"})
+
+
+class QuotaUsage(models.Model):
+    """Spend and reservations of one quota in one period (a day, a month, or all time)."""
+
+    quota = models.ForeignKey(Quota, on_delete=models.CASCADE, related_name="usages")
+    period_start = models.DateTimeField()
+    spent_usd = models.DecimalField(**MONEY, default=Decimal(0))
+    reserved_usd = models.DecimalField(**MONEY, default=Decimal(0))
+    warned_pct = models.PositiveSmallIntegerField(default=0, help_text="the last warning level sent: 80, 95 or 100")
+
+    class Meta:
+        ordering = ["-period_start"]
+        constraints = [models.UniqueConstraint(fields=["quota", "period_start"], name="uniq_quota_period")]
+
+    def __str__(self) -> str:
+        return f"{self.quota} from {self.period_start:%Y-%m-%d}"
+
+
 class ApiToken(models.Model):
     """A bearer token for the REST API, stored as a SHA-256 hash; shown once at creation."""
 
@@ -288,6 +363,9 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    rate_limit_per_minute = models.PositiveIntegerField(
+        default=600, help_text="API requests per minute; over it: 429 with Retry-After"
+    )
 
     class Meta:
         ordering = ["-created_at"]

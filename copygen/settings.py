@@ -146,6 +146,10 @@ if COPYGEN_ENGINE not in {"inline", "worker"}:
     raise ImproperlyConfigured(f"COPYGEN_ENGINE must be 'inline' or 'worker', got {COPYGEN_ENGINE!r}")
 # How long a claimed job stays leased without renewal before another process may take it.
 COPYGEN_LEASE_SECONDS = int(os.environ.get("COPYGEN_LEASE_SECONDS", "60"))
+# Spending quotas: calendar days and months are counted in this time zone.
+COPYGEN_QUOTA_TIME_ZONE = os.environ.get("COPYGEN_QUOTA_TIME_ZONE", "") or os.environ.get("COPYGEN_TIME_ZONE", "UTC")
+# Optional URL that receives quota warnings (80%, 95%, 100%) as JSON POSTs.
+COPYGEN_QUOTA_WEBHOOK_URL = os.environ.get("COPYGEN_QUOTA_WEBHOOK_URL", "")
 # Minimum gap between two coalesced delta events of one generation.
 COPYGEN_DELTA_INTERVAL_MS = int(os.environ.get("COPYGEN_DELTA_INTERVAL_MS", "50"))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CampaignStateError", "DomainError", "InvalidInput", "NotFound", "PermissionDenied"]
+__all__ = ["CampaignStateError", "DomainError", "InvalidInput", "NotFound", "PermissionDenied", "QuotaExceeded"]
 
 
 class DomainError(Exception):
@@ -33,3 +33,9 @@ class NotFound(DomainError):
 
 class PermissionDenied(DomainError):
     status_code = 403
+
+
+class QuotaExceeded(DomainError):
+    """A spending quota that applies has nothing left; the message names it."""
+
+    status_code = 402

@@ -11,8 +11,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.models import Campaign, Generation, LLMModel, Product, PromptTemplate
-from campaigns.services.errors import CampaignStateError, InvalidInput
+from campaigns.models import ApiToken, Campaign, Generation, LLMModel, Product, PromptTemplate
+from campaigns.services.budgets import QuotaRefusal, quota_check_launch
+from campaigns.services.errors import CampaignStateError, InvalidInput, QuotaExceeded
 from campaigns.services.signals import engine_signal
 from campaigns.templating import render_template
 
@@ -109,12 +110,20 @@ def campaign_create(
     return campaign
 
 
-def campaign_launch(*, campaign_id: int) -> Campaign:
-    """Persist every generation of the campaign (queued), then wake the engine."""
+def campaign_launch(*, campaign_id: int, token: ApiToken | None = None) -> Campaign:
+    """Persist every generation of the campaign (queued), then wake the engine.
+
+    ``token`` is the API token that launched it, whose quotas then apply too.
+    """
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(id=campaign_id)
         if campaign.status != Campaign.Status.DRAFT:
             raise CampaignStateError(f"campaign '{campaign.name}' is {campaign.status}; only a draft can be launched")
+        campaign.launched_by_token = token
+        try:
+            quota_check_launch(campaign, timezone.now())
+        except QuotaRefusal as exc:
+            raise QuotaExceeded(exc.message) from exc
         products = list(campaign.products.all())
         templates = list(campaign.templates.all())
         llm_models = list(campaign.llm_models.select_related("provider"))
@@ -142,7 +151,7 @@ def campaign_launch(*, campaign_id: int) -> Campaign:
         Generation.objects.bulk_create(rows, batch_size=1000)
         campaign.status = Campaign.Status.RUNNING
         campaign.launched_at = timezone.now()
-        campaign.save(update_fields=["status", "launched_at"])
+        campaign.save(update_fields=["status", "launched_at", "launched_by_token"])
         transaction.on_commit(lambda: engine_signal("wake", campaign_id=campaign.id))
     return campaign
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+import httpx
+from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 
-__all__ = ["campaign_group", "publish_event"]
+__all__ = ["campaign_group", "publish_event", "publish_sync"]
+
+log = logging.getLogger("campaigns")
 
 
 def campaign_group(campaign_id: int) -> str:
@@ -17,5 +23,27 @@ def campaign_group(campaign_id: int) -> str:
 async def publish_event(campaign_id: int, event: Mapping[str, Any]) -> None:
     """Send ``event`` (its ``type`` names the consumer handler) to the campaign's viewers."""
     layer = get_channel_layer()
+    message = {k: v for k, v in event.items() if k != "webhook"}
     if layer is not None:
-        await layer.group_send(campaign_group(campaign_id), dict(event))
+        await layer.group_send(campaign_group(campaign_id), message)
+    if event.get("webhook") and settings.COPYGEN_QUOTA_WEBHOOK_URL:
+        await _post_webhook(message)
+
+
+async def _post_webhook(event: Mapping[str, Any]) -> None:
+    """POST a quota warning to the configured webhook; failures are logged, never raised."""
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            response = await client.post(settings.COPYGEN_QUOTA_WEBHOOK_URL, json=dict(event))
+            response.raise_for_status()
+    except httpx.HTTPError as exc:
+        log.warning("quota webhook failed: %s", exc)
+
+
+def publish_sync(events: Iterable[Mapping[str, Any]]) -> None:
+    """Publish from synchronous code (after a commit)."""
+    for event in events:
+        try:
+            async_to_sync(publish_event)(int(event["campaign_id"]), event)
+        except Exception:  # live events are best effort; the database has the truth
+            log.warning("publishing %s failed", event.get("type"), exc_info=True)

@@ -23,12 +23,12 @@ S = Generation.Status
 
 
 def campaigns_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Campaign]:
-    """Staff see every campaign; a marketer sees their own."""
+    """Staff see every campaign; a marketer sees their own and those shared with their teams."""
     if not user.is_authenticated:
         return Campaign.objects.none()
     if user.is_staff:
         return Campaign.objects.all()
-    return Campaign.objects.filter(owner=user)
+    return Campaign.objects.filter(Q(owner=user) | Q(team__members=user)).distinct()
 
 
 def campaign_progress(campaign: Campaign) -> dict[str, Any]:

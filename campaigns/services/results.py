@@ -1,0 +1,117 @@
+"""Results of the engine: written once by the lease holder, money settled, campaigns finished."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from campaigns.engine.types import JobResult
+from campaigns.models import Attempt, Campaign, Generation
+from campaigns.services.budgets import Ledger
+from campaigns.services.selectors import campaign_progress
+
+__all__ = ["finish_campaigns", "jobs_finish"]
+
+RUNNING = Generation.Status.RUNNING
+QUEUED = Generation.Status.QUEUED
+
+
+def _locking(qs: Any) -> Any:
+    return qs.select_for_update() if connection.features.has_select_for_update else qs
+
+
+def jobs_finish(*, owner: str, results: Sequence[JobResult]) -> list[dict[str, Any]]:
+    """Record results held under ``owner``'s lease (a late writer that lost it is ignored);
+    return the campaign and quota events to publish."""
+    with transaction.atomic():
+        now = timezone.now()
+        by_id = {r.job_id: r for r in results}
+        held = list(_locking(Generation.objects.filter(id__in=list(by_id), status=RUNNING, lease_owner=owner)))
+        ledger = Ledger(now)
+        ledger.lock_campaigns({g.campaign_id for g in held})
+        # An earlier interrupted attempt's estimate keeps the whole generation marked estimated.
+        estimated_before = set(
+            Attempt.objects.filter(generation_id__in=[g.id for g in held], cost_source="estimated").values_list(
+                "generation_id", flat=True
+            )
+        )
+        attempts: list[Attempt] = []
+        for gen in held:
+            r = by_id[gen.id]
+            ledger.spend(gen, r.cost_usd)
+            ledger.release(gen)
+            attempts.extend(_attempt_rows(gen.id, owner, r))
+            _save_result(gen, r, now, estimated=gen.id in estimated_before)
+        Attempt.objects.bulk_create(attempts)
+        events = ledger.save()
+        events += finish_campaigns({g.campaign_id for g in held}, now)
+        return events
+
+
+def _save_result(gen: Generation, r: JobResult, now: Any, *, estimated: bool) -> None:
+    common: dict[str, Any] = {
+        "cost_usd": gen.cost_usd + r.cost_usd,
+        "attempts": gen.attempts + r.attempts,
+        "tokens_in": gen.tokens_in + r.tokens_in,
+        "tokens_out": gen.tokens_out + r.tokens_out,
+        "reserved_usd": Decimal(0),
+        "quota_reservations": {},
+        "lease_owner": "",
+        "lease_expires_at": None,
+    }
+    if r.status == "released":  # handed back unfinished: run again from the start
+        Generation.objects.filter(id=gen.id).update(status=QUEUED, progress_chars=0, **common)
+        return
+    Generation.objects.filter(id=gen.id).update(
+        status=r.status,
+        text=r.text,
+        ttft_ms=r.ttft_ms,
+        latency_ms=r.latency_ms,
+        served_by_id=r.model_id,
+        cost_source="estimated" if estimated else r.cost_source,
+        error=r.error,
+        finish_reason=r.finish_reason,
+        response_id=r.response_id,
+        finished_at=now,
+        **common,
+    )
+
+
+def _attempt_rows(job_id: int, owner: str, r: JobResult) -> list[Attempt]:
+    return [
+        Attempt(
+            generation_id=job_id, number=a.number, model_id=a.model_id, engine=owner, status_code=a.status_code,
+            error=a.error, duration_ms=a.duration_ms, ttft_ms=a.ttft_ms, tokens_in=a.tokens_in,
+            tokens_out=a.tokens_out, cost_usd=a.cost_usd, cost_source=a.cost_source,
+        )
+        for a in r.attempt_log
+    ]
+
+
+def finish_campaigns(campaign_ids: set[int], now: Any) -> list[dict[str, Any]]:
+    """Progress events for ``campaign_ids``; close those with nothing left to run."""
+    events: list[dict[str, Any]] = []
+    for campaign in Campaign.objects.filter(id__in=campaign_ids).order_by("id"):
+        progress = campaign_progress(campaign)
+        events.append({"type": "campaign.progress", "campaign_id": campaign.id, **progress})
+        if campaign.status == Campaign.Status.RUNNING and progress["pending"] == 0:
+            status = _final_status(progress)
+            Campaign.objects.filter(id=campaign.id, status=Campaign.Status.RUNNING).update(
+                status=status, finished_at=now
+            )
+            events.append({"type": "campaign.finished", "campaign_id": campaign.id, **progress, "status": status})
+        elif campaign.status != Campaign.Status.RUNNING and progress["running"] == 0:
+            events.append({"type": "campaign.finished", "campaign_id": campaign.id, **progress})
+    return events
+
+
+def _final_status(progress: Mapping[str, Any]) -> str:
+    if progress["skipped"]:
+        return Campaign.Status.BUDGET_EXHAUSTED
+    if progress["succeeded"] == 0 and progress["failed"] > 0:
+        return Campaign.Status.FAILED
+    return Campaign.Status.COMPLETED
