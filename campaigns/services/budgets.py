@@ -72,7 +72,12 @@ def _applicable(campaign: Campaign) -> Q:
 
 
 def _locking(qs: Any) -> Any:
-    return qs.select_for_update() if connection.features.has_select_for_update else qs
+    """Row locks where the database has them (only on the queried table, not joined ones)."""
+    if not connection.features.has_select_for_update:
+        return qs
+    if connection.features.has_select_for_update_of:
+        return qs.select_for_update(of=("self",))
+    return qs.select_for_update()
 
 
 @dataclass
