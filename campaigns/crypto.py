@@ -60,8 +60,24 @@ def rotate(token: str) -> str:
         raise SecretDecryptionError("a stored secret cannot be decrypted for rotation") from exc
 
 
+SERIALIZED_PREFIX = "fernet:"
+
+
 class EncryptedTextField(models.TextField):
-    """A text field whose value is Fernet-encrypted in the database."""
+    """A text field whose value is Fernet-encrypted in the database.
+
+    Serialized (``dumpdata``, fixtures) it stays encrypted, as ``fernet:<token>``;
+    ``loaddata`` decrypts it back (with any configured key) and re-encrypts on save.
+    """
+
+    def value_to_string(self, obj: Any) -> str:
+        value = self.value_from_object(obj)
+        return f"{SERIALIZED_PREFIX}{encrypt(value)}" if value else ""
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and value.startswith(SERIALIZED_PREFIX):
+            return decrypt(value[len(SERIALIZED_PREFIX) :])
+        return super().to_python(value)
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> str | None:
         if value is None or value == "":

@@ -55,6 +55,21 @@ if not DEBUG:
 SECRET_KEY = SECRET_KEY or _DEV_SECRET_KEY
 ENCRYPTION_KEYS = ENCRYPTION_KEYS or [_DEV_ENCRYPTION_KEY]
 
+
+def _validate_fernet_keys(keys: list[str]) -> None:
+    from cryptography.fernet import Fernet
+
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError) as exc:
+            raise ImproperlyConfigured(
+                f"COPYGEN_ENCRYPTION_KEYS: key #{position} is not a Fernet key (32 url-safe base64-encoded bytes)"
+            ) from exc
+
+
+_validate_fernet_keys(ENCRYPTION_KEYS)
+
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -173,8 +188,14 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 if not DEBUG:
+    # Production: HTTPS only (terminate TLS at a proxy that sets X-Forwarded-Proto).
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
 
 LOGGING = {
     "version": 1,

@@ -7,7 +7,8 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.checks import run_checks
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from campaigns.engine import Engine
@@ -28,6 +29,10 @@ class Command(BaseCommand):
         parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls when idle")
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        # A stored key that no configured key decrypts stops the worker at start.
+        errors = [e for e in run_checks(tags=["database"], databases=["default"]) if e.is_serious()]
+        if errors:
+            raise CommandError("; ".join(f"{e.id}: {e.msg}" for e in errors))
         if not settings.REDIS_URL:
             self.stderr.write("REDIS_URL is not set: workers are not woken by launches and rely on polling.")
         asyncio.run(self.main(opts))
