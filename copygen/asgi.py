@@ -19,14 +19,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
-
 from django.core.checks import run_checks  # noqa: E402
 from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 
 from campaigns.routing import websocket_urlpatterns  # noqa: E402
 from campaigns.services import runner  # noqa: E402
 from copygen.ws_auth import TokenOrSessionAuthMiddleware  # noqa: E402
-
 
 # Refuse to start with secrets no configured key can decrypt (never serve an empty key).
 _errors = [e for e in run_checks(tags=["database"], databases=["default"]) if e.is_serious()]
