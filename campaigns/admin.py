@@ -5,11 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet, Sum
 from django.http import HttpRequest
 
-from campaigns.models import ApiToken, Attempt, Campaign, Generation, LLMModel, Product, PromptTemplate, Provider
+from campaigns.models import (
+    ApiToken,
+    Attempt,
+    Campaign,
+    Generation,
+    LLMModel,
+    Product,
+    PromptTemplate,
+    Provider,
+    Quota,
+    QuotaUsage,
+    Team,
+)
 
 
 class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -53,6 +65,16 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ["name", "base_url"]
     readonly_fields = ["breaker_state", "breaker_changed_at"]
     inlines = [LLMModelInline]
+    actions = ["test_connection"]
+
+    @admin.action(description="Test connection (list models with the key)")
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        from campaigns.services.providers import provider_test_connection
+
+        for provider in queryset:
+            result = provider_test_connection(provider)
+            level = messages.SUCCESS if result.status == "ok" else messages.ERROR
+            self.message_user(request, f"{result.status}: {result.detail}", level)
 
     @admin.display(description="circuit breaker")
     def breaker(self, obj: Provider) -> str:
@@ -161,5 +183,48 @@ class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     exclude = ["token_hash"]
     readonly_fields = ["prefix", "created_at", "last_used_at"]
 
+    actions = ["revoke"]
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tokens are created with `manage.py create_api_token` or the API: shown once
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        from django.utils import timezone
+
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"Revoked {count} token(s).")
+
+
+class QuotaUsageInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = QuotaUsage
+    extra = 0
+    can_delete = False
+    max_num = 0
+    fields = ["period_start", "spent_usd", "reserved_usd", "warned_pct"]
+    readonly_fields = fields
+
+
+@admin.register(Quota)
+class QuotaAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["__str__", "scope", "user", "token", "period", "limit_usd", "used", "is_active"]
+    list_filter = ["scope", "period", "is_active"]
+    inlines = [QuotaUsageInline]
+
+    @admin.display(description="used this period")
+    def used(self, obj: Quota) -> str:
+        from django.utils import timezone
+
+        from campaigns.services.budgets import quota_period
+
+        start, _ = quota_period(obj.period, timezone.now())
+        usage = obj.usages.filter(period_start=start).first()
+        spent = usage.spent_usd if usage else 0
+        pct = (spent * 100 / obj.limit_usd) if obj.limit_usd else 0
+        return f"${spent:.4f} ({pct:.0f}%)"
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["name"]
+    filter_horizontal = ["members"]

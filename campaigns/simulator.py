@@ -167,6 +167,10 @@ class Simulator:
     async def models(self, request: web.Request) -> web.Response:
         if (denied := self._check_auth(request)) is not None:
             return denied
+        if self.fault_queue and self.fault_queue[0] == "429":
+            self.fault_queue.popleft()
+            return _error(429, "Rate limit reached for requests per minute.", "rate_limit_exceeded",
+                          headers={"retry-after": "1"})
         names = ["sim-fast", "sim-balanced", "sim-slow"]
         return web.json_response(
             {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "simulator"} for n in names]}

@@ -1,0 +1,62 @@
+"""'Test connection' against the simulator over loopback."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from django.contrib.admin.sites import site
+from django.test import Client
+
+from campaigns.models import Provider
+from campaigns.services.providers import provider_test_connection
+from campaigns.simulator import SimConfig, Simulator
+
+
+@pytest.fixture
+def keyed_simulator():  # type: ignore[no-untyped-def]
+    sim = Simulator(SimConfig(api_key="sk-right-1234", ttft_ms=1, gap_ms=1, jitter=0))
+    url = sim.start_in_thread()
+    yield sim, url
+    sim.stop()
+
+
+def make_provider(url: str, key: str) -> Provider:
+    p = Provider(name="Sim", base_url=url)
+    p.set_api_key(key)
+    p.save()
+    return p
+
+
+@pytest.mark.django_db
+def test_ok_invalid_key_rate_limited_and_unreachable(keyed_simulator) -> None:  # type: ignore[no-untyped-def]
+    sim, url = keyed_simulator
+    assert provider_test_connection(make_provider(url, "sk-right-1234")).status == "ok"
+    Provider.objects.all().delete()
+    bad = provider_test_connection(make_provider(url, "sk-wrong-0000"))
+    assert bad.status == "invalid_key" and "Incorrect API key" in bad.detail and "Sim" in bad.detail
+    Provider.objects.all().delete()
+    sim.push_faults("429")
+    assert provider_test_connection(make_provider(url, "sk-right-1234")).status == "rate_limited"
+    Provider.objects.all().delete()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    down = provider_test_connection(make_provider(f"http://127.0.0.1:{closed_port}/v1", "sk-right-1234"))
+    assert down.status == "unreachable"
+
+
+@pytest.mark.django_db
+def test_admin_action_reports_the_result(keyed_simulator, staff_user) -> None:  # type: ignore[no-untyped-def]
+    _, url = keyed_simulator
+    provider = make_provider(url, "sk-wrong-0000")
+    client = Client()
+    client.force_login(staff_user)
+    response = client.post(
+        "/admin/campaigns/provider/",
+        {"action": "test_connection", "_selected_action": [provider.id], "index": 0},
+        follow=True,
+    )
+    assert "invalid_key" in response.content.decode()
+    assert "sk-wrong-0000" not in response.content.decode()
+    assert site.is_registered(Provider)
