@@ -57,6 +57,6 @@ def test_admin_action_reports_the_result(keyed_simulator, staff_user) -> None:  
         {"action": "test_connection", "_selected_action": [provider.id], "index": 0},
         follow=True,
     )
-    assert "invalid_key" in response.content.decode()
+    assert "invalid_key: sim: http 401" in response.content.decode().lower()
     assert "sk-wrong-0000" not in response.content.decode()
     assert site.is_registered(Provider)
