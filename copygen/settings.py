@@ -144,11 +144,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channels -------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Namespace for every Redis key of this deployment (channel layer, shared rate limits), so
+# several deployments (or test runs) can share one Redis.
+REDIS_PREFIX = os.environ.get("COPYGEN_REDIS_PREFIX", "copygen")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30, "prefix": f"{REDIS_PREFIX}:asgi"},
         }
     }
 else:

@@ -8,6 +8,8 @@ scripts/install_browser.sh
 scripts/ensure_services.sh
 
 export PYTHONUNBUFFERED=1
+# Keep this run's Redis keys apart from any other user of the same Redis.
+export COPYGEN_REDIS_PREFIX="copygen-test-$$"
 PG_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 REDIS="${TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
 

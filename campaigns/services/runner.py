@@ -41,7 +41,7 @@ def build_engine(*, kind: str, max_in_flight: int | None = None) -> Engine:
         lease_renew_interval=max(1.0, settings.COPYGEN_LEASE_SECONDS / 3),
         delta_interval=settings.COPYGEN_DELTA_INTERVAL_MS / 1000.0,
         # Shared by every process through Redis when it is configured.
-        rate_limits=RateLimits(settings.REDIS_URL),
+        rate_limits=RateLimits(settings.REDIS_URL, key_prefix=f"{settings.REDIS_PREFIX}:limits"),
     )
 
 
