@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+
+# copygen.asgi checks stored secrets against the database at import; test modules import
+# it before any database exists (tests/test_security.py covers the check itself).
+os.environ.setdefault("COPYGEN_SKIP_START_CHECKS", "1")
+
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -85,6 +90,27 @@ async def inline_engine(transactional_db: Any) -> AsyncIterator[Any]:
     engine.poll_interval = 0.2
     yield engine
     await runner.stop_inline()
+
+
+# --- browser tests (module-scoped: one server and one browser per test module) ------------
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory, simulator_server: Simulator) -> Iterator[Any]:
+    """A daphne server (engine inline) on the demo data, its provider on the simulator."""
+    from tests.browser_support import demo_server_start
+
+    yield from demo_server_start(tmp_path_factory, simulator_server.base_url)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser_support import chromium_launch
+
+    with sync_playwright() as p:
+        b = chromium_launch(p)
+        yield b
+        b.close()
 
 
 @pytest.fixture(autouse=True)

@@ -99,3 +99,18 @@ def test_the_database_column_holds_ciphertext_only(provider) -> None:  # type: i
         cursor.execute("SELECT api_key FROM campaigns_provider")
         (stored,) = cursor.fetchone()
     assert "SECRET" not in stored and stored.startswith("gAAAA")
+
+
+def test_the_server_refuses_to_start_when_a_stored_key_cannot_be_decrypted(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    key_a, key_b = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    env = {k: v for k, v in os.environ.items() if k not in {"COPYGEN_SKIP_START_CHECKS", "REDIS_URL"}}
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", COPYGEN_ENCRYPTION_KEYS=key_a)
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    create = "from campaigns.models import Provider as P; p=P(name='Acme', base_url='http://127.0.0.1:9/v1'); p.set_api_key('sk-x-1234'); p.save()"
+    subprocess.run([*manage, "shell", "-c", create], cwd=ROOT, env=env, check=True)
+    ok = subprocess.run([sys.executable, "-c", "import copygen.asgi"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    env["COPYGEN_ENCRYPTION_KEYS"] = key_b
+    bad = subprocess.run([sys.executable, "-c", "import copygen.asgi"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert bad.returncode != 0 and "copygen.E001" in bad.stderr and "Acme" in bad.stderr
