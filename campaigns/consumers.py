@@ -12,6 +12,7 @@ from campaigns.services.errors import DomainError
 from campaigns.services.launch import campaign_cancel, campaign_launch
 from campaigns.services.publish import campaign_group
 from campaigns.services.selectors import campaign_snapshot
+from campaigns.services.signals import engine_signal_async
 
 __all__ = ["CampaignConsumer"]
 
@@ -41,6 +42,9 @@ class CampaignConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.send_json(await database_sync_to_async(campaign_snapshot)(campaign))
+        if campaign.status == campaign.Status.RUNNING:
+            # Cells in flight have text the database doesn't have yet: ask the engines for it.
+            await engine_signal_async("resync", campaign_id=self.campaign_id)
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "group", None):
@@ -72,3 +76,5 @@ class CampaignConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     generation_finished = _forward
     campaign_progress = _forward
     campaign_finished = _forward
+    provider_status = _forward
+    quota_warning = _forward

@@ -149,3 +149,47 @@ async def test_unknown_action_is_an_error_not_a_crash(catalog, user, simulator):
     assert reply["type"] == "error"
     await asyncio.sleep(0)
     await ws.disconnect()
+
+
+async def test_provider_status_events_reach_the_page(catalog, user, simulator):
+    from campaigns.services.publish import publish_event
+
+    campaign = await sync_to_async(small_campaign)(catalog, user)
+    cookie = await sync_to_async(session_cookie)(user)
+    ws, connected, _ = await connect(campaign.id, [ORIGIN, cookie])
+    assert connected
+    await ws.receive_json_from(timeout=5)
+    event = {"type": "provider.status", "campaign_id": campaign.id, "provider_id": 7, "breaker": "open"}
+    await publish_event(campaign.id, event)
+    assert await ws.receive_json_from(timeout=5) == event
+    await ws.disconnect()
+
+
+async def test_a_viewer_joining_mid_stream_is_resynced_without_gaps_or_doubles(catalog, user, simulator, inline_engine):
+    from campaigns.services.launch import campaign_launch
+
+    for m in catalog["models"]:
+        m.name = m.name.split("@")[0] + "@ttft=5,gap=30,len=40,jitter=0"
+        await m.asave()
+    campaign = await sync_to_async(small_campaign)(catalog, user)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await asyncio.sleep(0.5)  # cells are mid-stream
+    cookie = await sync_to_async(session_cookie)(user)
+    ws, connected, _ = await connect(campaign.id, [ORIGIN, cookie])
+    assert connected
+    snapshot = await ws.receive_json_from(timeout=5)
+    texts: dict[int, str] = {g["id"]: g["text"] for g in snapshot["generations"]}
+    resynced = 0
+    while True:
+        event = await ws.receive_json_from(timeout=20)
+        if event["type"] == "generation.delta":
+            have = texts.get(event["id"], "")
+            assert event["offset"] <= len(have), "no gap: the resync came before later pieces"
+            texts[event["id"]] = have + event["text"][len(have) - event["offset"]:]
+            resynced += bool(event.get("resync"))
+        elif event["type"] == "campaign.finished":
+            break
+    await ws.disconnect()
+    assert resynced > 0
+    stored = {g.id: g.text async for g in Generation.objects.filter(campaign_id=campaign.id)}
+    assert texts == stored

@@ -49,6 +49,7 @@ class JobContext:
     reserve: Callable[[Job, Decimal], Awaitable[bool]]
     """Reserve more money for a job (for a fallback model); False if the budget can't."""
     rng: random.Random = field(default_factory=random.Random)
+    on_rate_limited: Callable[[ModelSpec], None] | None = None
 
 
 @dataclass
@@ -106,6 +107,8 @@ async def _attempts(run: _Run, ctx: JobContext) -> str:
             _close_attempt(run, error=str(exc), status_code=getattr(exc, "status_code", None))
             if isinstance(exc, RateLimitError):
                 controls.gate.on_rate_limited()
+                if ctx.on_rate_limited is not None:
+                    ctx.on_rate_limited(run.model)
                 controls.breaker.release_probe()
             elif exc.retryable:
                 controls.breaker.record_failure(probe)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
@@ -100,7 +101,8 @@ class Engine:
         self._stopping = False
         self._helpers: list[asyncio.Task[None]] = []
         self._rng = random.Random()
-        self._progress: dict[int, int] = {}
+        self._texts: dict[int, list[str]] = {}
+        self._throttled_at: dict[int, float] = {}
         self._side_tasks: set[asyncio.Future[None]] = set()
         self._provider_controls: dict[int, ProviderControls] = {}
         self.breaker_threshold = breaker_threshold
@@ -112,6 +114,7 @@ class Engine:
             rate_limits=rate_limits or RateLimits(),
             reserve=self._reserve,
             rng=self._rng,
+            on_rate_limited=self._rate_limited,
         )
 
     # --- control -------------------------------------------------------------------------
@@ -125,6 +128,23 @@ class Engine:
             if job.campaign_id == campaign_id and job_id in self._tasks:
                 self._cancel_reasons[job_id] = "cancelled"
                 self._tasks[job_id].cancel()
+                count += 1
+        return count
+
+    def resync(self, campaign_id: int) -> int:
+        """Send the full text so far of the campaign's running cells (a viewer reconnected).
+
+        Each goes out as a delta at offset 0; viewers keep what they have and append only
+        what is beyond it, so nothing is lost or doubled.
+        """
+        count = 0
+        for job_id, job in list(self._jobs.items()):
+            if job.campaign_id == campaign_id and self._texts.get(job_id):
+                text = "".join(self._texts[job_id])
+                self._outbox.put_nowait((campaign_id, {
+                    "type": "generation.delta", "campaign_id": campaign_id, "id": job_id, "offset": 0,
+                    "text": text, "resync": True,
+                }))
                 count += 1
         return count
 
@@ -188,7 +208,7 @@ class Engine:
     # --- one job -------------------------------------------------------------------------
     async def _run(self, job: Job) -> None:
         def on_delta(piece: str) -> None:
-            self._progress[job.id] = self._progress.get(job.id, 0) + len(piece)
+            self._texts.setdefault(job.id, []).append(piece)
             event = self.coalescer.add(job.id, job.campaign_id, piece)
             if event is not None:
                 self._outbox.put_nowait((job.campaign_id, event))
@@ -205,7 +225,7 @@ class Engine:
         finally:
             self._tasks.pop(job.id, None)
             self._jobs.pop(job.id, None)
-            self._progress.pop(job.id, None)
+            self._texts.pop(job.id, None)
         if result.status == "cancelled":
             result.status = self._cancel_reasons.pop(job.id, "cancelled")
             if result.status == "released" and result.attempt_log:
@@ -246,6 +266,21 @@ class Engine:
                 "provider": provider.name, "breaker": state,
             }))
         self._background(self.store.provider_state(provider_id=provider.id, breaker=state))
+
+    def _rate_limited(self, model: ModelSpec) -> None:
+        """A 429 arrived: tell the campaigns on this provider (at most once a second)."""
+        provider = model.provider
+        now = time.monotonic()
+        if now - self._throttled_at.get(provider.id, 0.0) < 1.0:
+            return
+        self._throttled_at[provider.id] = now
+        controls = self._provider_controls.get(provider.id)
+        for campaign_id in {j.campaign_id for j in self._jobs.values() if j.model.provider.id == provider.id}:
+            self._outbox.put_nowait((campaign_id, {
+                "type": "provider.status", "campaign_id": campaign_id, "provider_id": provider.id,
+                "provider": provider.name, "breaker": controls.breaker.state if controls else "closed",
+                "rate_limited": True, "concurrency_limit": int(controls.gate.limit) if controls else None,
+            }))
 
     def _background(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -291,7 +326,7 @@ class Engine:
             await asyncio.sleep(self.lease_renew_interval)
             if self._tasks:
                 try:
-                    progress = {job_id: self._progress.get(job_id, 0) for job_id in self._tasks}
+                    progress = {job_id: sum(map(len, self._texts.get(job_id, ()))) for job_id in self._tasks}
                     await self.store.renew(owner=self.owner, progress=progress)
                 except Exception:
                     log.exception("renewing leases failed")

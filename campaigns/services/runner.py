@@ -79,4 +79,7 @@ def local_signal(kind: str, *, campaign_id: int) -> None:
         return
     if kind == "cancel":
         loop.call_soon_threadsafe(engine.cancel_campaign, campaign_id)
+    elif kind == "resync":
+        loop.call_soon_threadsafe(engine.resync, campaign_id)
+        return
     loop.call_soon_threadsafe(engine.wake)

@@ -12,14 +12,14 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-__all__ = ["ENGINE_GROUP", "engine_signal"]
+__all__ = ["ENGINE_GROUP", "engine_signal", "engine_signal_async"]
 
 ENGINE_GROUP = "copygen-engine"
 log = logging.getLogger("campaigns")
 
 
 def engine_signal(kind: str, *, campaign_id: int) -> None:
-    """Send ``wake`` or ``cancel`` for a campaign to every engine (callable from sync code)."""
+    """Send ``wake``, ``cancel`` or ``resync`` for a campaign to every engine (from sync code)."""
     from campaigns.services import runner
 
     runner.local_signal(kind, campaign_id=campaign_id)
@@ -31,3 +31,17 @@ def engine_signal(kind: str, *, campaign_id: int) -> None:
             async_to_sync(layer.group_send)(ENGINE_GROUP, {"type": f"engine.{kind}", "campaign_id": campaign_id})
         except Exception:  # the workers poll; a lost wake-up only delays them
             log.warning("could not signal workers (%s campaign %s)", kind, campaign_id, exc_info=True)
+
+
+async def engine_signal_async(kind: str, *, campaign_id: int) -> None:
+    """:func:`engine_signal` for async callers (the websocket consumer)."""
+    from campaigns.services import runner
+
+    runner.local_signal(kind, campaign_id=campaign_id)
+    if settings.COPYGEN_ENGINE == "worker":
+        layer = get_channel_layer()
+        if layer is not None:
+            try:
+                await layer.group_send(ENGINE_GROUP, {"type": f"engine.{kind}", "campaign_id": campaign_id})
+            except Exception:
+                log.warning("could not signal workers (%s campaign %s)", kind, campaign_id, exc_info=True)

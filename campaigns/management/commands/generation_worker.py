@@ -64,7 +64,11 @@ class Command(BaseCommand):
                 await layer.group_add(ENGINE_GROUP, channel)
                 while True:
                     message = await asyncio.wait_for(layer.receive(channel), timeout=3600)
-                    if message.get("type") == "engine.cancel":
+                    kind = message.get("type")
+                    if kind == "engine.resync":
+                        engine.resync(int(message["campaign_id"]))
+                        continue
+                    if kind == "engine.cancel":
                         engine.cancel_campaign(int(message["campaign_id"]))
                     engine.wake()
             except asyncio.CancelledError:
