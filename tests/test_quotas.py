@@ -100,3 +100,17 @@ async def test_a_global_quota_is_shared_by_everyone(catalog, user, other_user, s
     second = await wait_finished(second.id, timeout=60)
     usage = await QuotaUsage.objects.aget(quota=quota)
     assert usage.spent_usd == first.spent_usd + second.spent_usd <= quota.limit_usd
+
+
+def test_quotas_for_user_show_what_is_left(user: Any, other_user: Any) -> None:
+    from campaigns.services.budgets import quotas_for_user
+
+    mine = Quota.objects.create(scope="user", user=user, period="month", limit_usd=Decimal("2"))
+    Quota.objects.create(scope="user", user=other_user, period="month", limit_usd=Decimal("9"))
+    Quota.objects.create(scope="global", period="total", limit_usd=Decimal("100"))
+    start, _ = quota_period("month", datetime.now(UTC))
+    QuotaUsage.objects.create(quota=mine, period_start=start, spent_usd=Decimal("0.5"), reserved_usd=Decimal("0.25"))
+    rows = {(r["scope"], r["period"]): r for r in quotas_for_user(user)}
+    assert set(rows) == {("user", "month"), ("global", "total")}
+    assert rows[("user", "month")]["left_usd"] == Decimal("1.25") and rows[("user", "month")]["used_pct"] == 25
+    assert rows[("global", "total")]["resets_at"] is None

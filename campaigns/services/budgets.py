@@ -23,7 +23,15 @@ from django.db.models import Q
 
 from campaigns.models import Campaign, Generation, Quota, QuotaUsage
 
-__all__ = ["Ledger", "QuotaRefusal", "quota_check_launch", "quota_period", "quota_describe", "WARNING_LEVELS"]
+__all__ = [
+    "WARNING_LEVELS",
+    "Ledger",
+    "QuotaRefusal",
+    "quota_check_launch",
+    "quota_describe",
+    "quota_period",
+    "quotas_for_user",
+]
 
 log = logging.getLogger("campaigns")
 
@@ -246,3 +254,21 @@ def quota_check_launch(campaign: Campaign, now: datetime) -> None:
         )
         if usage.spent_usd + usage.reserved_usd >= quota.limit_usd:
             raise QuotaRefusal(quota_describe(quota, usage, now))
+
+
+def quotas_for_user(user: Any, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The quotas that apply to ``user``'s campaigns (their own and the global ones), with what is left."""
+    now = now or datetime.now(UTC)
+    rows = []
+    for quota in Quota.objects.filter(Q(scope=Quota.Scope.GLOBAL) | Q(scope=Quota.Scope.USER, user=user), is_active=True):
+        start, resets = quota_period(quota.period, now)
+        usage = QuotaUsage.objects.filter(quota=quota, period_start=start).first()
+        spent = usage.spent_usd if usage else Decimal(0)
+        reserved = usage.reserved_usd if usage else Decimal(0)
+        left = max(quota.limit_usd - spent - reserved, Decimal(0))
+        rows.append({
+            "quota": quota, "scope": quota.scope, "period": quota.period, "limit_usd": quota.limit_usd,
+            "spent_usd": spent, "reserved_usd": reserved, "left_usd": left, "resets_at": resets,
+            "used_pct": int(spent * 100 / quota.limit_usd) if quota.limit_usd else 100,
+        })
+    return rows
