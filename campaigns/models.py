@@ -88,6 +88,24 @@ class PromptTemplate(models.Model):
         super().save(*args, **kwargs)  # type: ignore[arg-type]
 
 
+class TemplateVersion(models.Model):
+    """The text of a template as a campaign pinned it: editing the template later leaves it be."""
+
+    template = models.ForeignKey(PromptTemplate, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    name = models.CharField(max_length=200)
+    system_prompt = models.TextField(blank=True)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["template_id", "-number"]
+        constraints = [models.UniqueConstraint(fields=["template", "number"], name="uniq_template_version")]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.number}"
+
+
 class Provider(models.Model):
     """An OpenAI-compatible endpoint and its limits."""
 
@@ -164,6 +182,10 @@ class Campaign(models.Model):
     )
     products = models.ManyToManyField(Product, related_name="campaigns")
     templates = models.ManyToManyField(PromptTemplate, related_name="campaigns")
+    template_versions = models.ManyToManyField(
+        TemplateVersion, related_name="campaigns", blank=True,
+        help_text="the template texts pinned when the campaign was created",
+    )
     llm_models = models.ManyToManyField(LLMModel, related_name="campaigns", verbose_name="models")
     variants = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(20)])
     languages = models.JSONField(
@@ -213,6 +235,9 @@ class Generation(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="generations")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
     template = models.ForeignKey(PromptTemplate, on_delete=models.PROTECT, related_name="+")
+    template_version = models.ForeignKey(
+        TemplateVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     model = models.ForeignKey(LLMModel, on_delete=models.PROTECT, related_name="+")
     served_by = models.ForeignKey(
         LLMModel, null=True, blank=True, on_delete=models.PROTECT, related_name="+",

@@ -208,3 +208,18 @@ def test_cells_orphaned_by_a_dead_engine_after_cancel_are_reaped(catalog, user):
     g = Generation.objects.get(id=job.id)
     assert g.status == "cancelled" and g.reserved_usd == 0
     assert Campaign.objects.get(id=campaign.id).reserved_usd == 0
+
+
+def test_editing_a_template_after_creating_a_campaign_keeps_the_pinned_text(catalog, user):
+    template = catalog["templates"][0]
+    campaign = make_campaign(catalog, user, template_ids=[template.id], product_ids=[catalog["products"][0].id],
+                             model_ids=[catalog["models"][0].id])
+    template.body = "Completely new words for {{ product.name }}."
+    template.save()
+    campaign_launch(campaign_id=campaign.id)
+    g = Generation.objects.select_related("template_version").get(campaign=campaign)
+    assert "Completely new" not in g.messages[-1]["content"]
+    assert g.template_version.number == 1 and "Write a tagline" in g.template_version.body
+    again = make_campaign(catalog, user, template_ids=[template.id], product_ids=[catalog["products"][0].id],
+                          model_ids=[catalog["models"][0].id])
+    assert [v.number for v in again.template_versions.all()] == [2]

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.models import ApiToken, Campaign, Generation, LLMModel, Product, PromptTemplate
+from campaigns.models import ApiToken, Campaign, Generation, LLMModel, Product, PromptTemplate, TemplateVersion
 from campaigns.services.budgets import QuotaRefusal, quota_check_launch
 from campaigns.services.errors import CampaignStateError, InvalidInput, QuotaExceeded
 from campaigns.services.signals import engine_signal
@@ -23,6 +23,7 @@ __all__ = [
     "campaign_launch",
     "messages_render",
     "product_context",
+    "template_version_current",
 ]
 
 MAX_CELLS = 200_000
@@ -37,7 +38,20 @@ def product_context(product: Product) -> dict[str, Any]:
     }
 
 
-def messages_render(*, template: PromptTemplate, product: Product, language: str = "") -> list[dict[str, str]]:
+def template_version_current(template: PromptTemplate) -> TemplateVersion:
+    """The version holding the template's current text (made if the text changed since the last)."""
+    latest = template.versions.order_by("-number").first()
+    if latest is not None and (latest.system_prompt, latest.body) == (template.system_prompt, template.body):
+        return latest
+    return TemplateVersion.objects.create(
+        template=template, number=(latest.number + 1) if latest else 1, name=template.name,
+        system_prompt=template.system_prompt, body=template.body,
+    )
+
+
+def messages_render(
+    *, template: PromptTemplate | TemplateVersion, product: Product, language: str = ""
+) -> list[dict[str, str]]:
     """The chat messages of one cell: the system prompt (if any) and the rendered body.
 
     ``language`` overrides the product's own (a campaign written in several languages).
@@ -106,6 +120,7 @@ def campaign_create(
     campaign.save()
     campaign.products.set(products)
     campaign.templates.set(templates)
+    campaign.template_versions.set([template_version_current(t) for t in templates])
     campaign.llm_models.set(llm_models)
     return campaign
 
@@ -131,10 +146,13 @@ def campaign_launch(*, campaign_id: int, token: ApiToken | None = None) -> Campa
             raise CampaignStateError(f"campaign '{campaign.name}' needs products, templates and models to launch")
         rows = []
         languages = campaign.languages or [""]
+        # The texts pinned when the campaign was created; later edits of a template don't apply.
+        pinned = {v.template_id: v for v in campaign.template_versions.all()}
         for product in products:
             for template in templates:
+                version = pinned.get(template.id)
                 for language in languages:
-                    messages = messages_render(template=template, product=product, language=language)
+                    messages = messages_render(template=version or template, product=product, language=language)
                     for model in llm_models:
                         for variant in range(1, campaign.variants + 1):
                             rows.append(
@@ -142,6 +160,7 @@ def campaign_launch(*, campaign_id: int, token: ApiToken | None = None) -> Campa
                                     campaign=campaign,
                                     product=product,
                                     template=template,
+                                    template_version=version,
                                     model=model,
                                     variant=variant,
                                     language=language or product.language,
