@@ -13,8 +13,9 @@ export COPYGEN_REDIS_PREFIX="copygen-test-$$"
 PG_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 REDIS="${TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
 
-echo "== lint"
+echo "== lint and types"
 .venv/bin/ruff check .
+.venv/bin/mypy campaigns/engine campaigns/providers
 
 echo "== suite on SQLite + in-memory channel layer"
 env -u DATABASE_URL -u REDIS_URL .venv/bin/pytest -q "$@"

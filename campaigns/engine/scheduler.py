@@ -14,6 +14,7 @@ Data flow::
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -242,7 +243,7 @@ class Engine:
             breaker = CircuitBreaker(
                 threshold=self.breaker_threshold,
                 cooldown=self.breaker_cooldown,
-                on_change=lambda state, p=provider: self._breaker_changed(p, state),
+                on_change=functools.partial(self._breaker_changed, provider),
             )
             controls = self._provider_controls[provider.id] = ProviderControls(
                 gate=AdaptiveConcurrency(provider.max_concurrency), breaker=breaker
