@@ -9,9 +9,22 @@ from typing import Any
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from campaigns.models import LLMModel, Product, PromptTemplate
+from campaigns.models import Campaign, Generation, LLMModel, Product, PromptTemplate
+from campaigns.services.imports import MAX_FILE_BYTES
+from campaigns.services.studio.review_board import RATING_CHOICES
 
-__all__ = ["SERVICE_FIELDS", "CampaignForm", "ProductForm", "PromptTemplateForm", "usd", "usd_short"]
+__all__ = [
+    "SERVICE_FIELDS",
+    "CampaignEstimateForm",
+    "CampaignForm",
+    "ProductForm",
+    "ProductImportForm",
+    "PromptTemplateForm",
+    "ReviewFilterForm",
+    "ReviewForm",
+    "usd",
+    "usd_short",
+]
 
 ATTRIBUTES_HELP = 'A JSON object, e.g. {"color": "forest green", "weight": "260 g"}.'
 ATTRIBUTES_ERROR = 'Attributes must be a JSON object, e.g. {"color": "blue"}.'
@@ -156,3 +169,99 @@ class CampaignForm(forms.Form):
             return
         # The service names the field in its message; next to the field that is redundant.
         self.add_error(name, message.removeprefix(f"{field}: "))
+
+
+class CampaignEstimateForm(CampaignForm):
+    """The new campaign form while it is being filled in: no name needed yet."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].required = False
+
+
+class ProductImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text="A Shopify product export, or a sheet with a name column "
+        "(and description, language, attributes; other columns become attributes).",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+    language = forms.CharField(
+        label="Default language",
+        max_length=35,
+        initial="en",
+        help_text="For rows that do not name a language.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_FILE_BYTES:
+            raise forms.ValidationError(f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.")
+        return upload
+
+
+YES_NO = [("", "Any"), ("yes", "Approved"), ("no", "Not approved")]
+
+
+class ReviewFilterForm(forms.Form):
+    """The filters of the review page (GET); invalid values are simply ignored."""
+
+    product = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    model = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    status = forms.ChoiceField(required=False)
+    rating = forms.ChoiceField(required=False)
+    approved = forms.ChoiceField(required=False, choices=YES_NO)
+
+    def __init__(self, *args: Any, campaign: Campaign, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        fields = self.fields
+        fields["product"].choices = [("", "All products")] + [(p.id, p.name) for p in campaign.products.all()]
+        models = campaign.llm_models.order_by("id")
+        fields["model"].choices = [("", "All models")] + [(m.id, m.label or m.name) for m in models]
+        fields["status"].choices = [("", "Any status")] + [(s, s) for s in Generation.Status.values]
+        ratings = [
+            (r, "Unrated" if r == "unrated" else f"{r}+ stars" if r != "5" else "5 stars") for r in RATING_CHOICES
+        ]
+        fields["rating"].choices = [("", "Any rating"), *ratings]
+
+    def filters(self) -> dict[str, Any]:
+        """The valid filters, as ``services.studio.review_board.generations_filter`` takes them."""
+        if not self.is_valid():
+            data = {name: self.cleaned_data.get(name) for name in self.fields if name not in self.errors}
+        else:
+            data = dict(self.cleaned_data)
+        approved = data.get("approved")
+        data["approved"] = {"yes": True, "no": False}.get(approved or "")
+        return data
+
+    @property
+    def active(self) -> bool:
+        return any(v not in (None, "") for v in self.filters().values())
+
+
+class ReviewForm(forms.Form):
+    """A reviewer's change to one generation; fields left out of the POST stay as they are."""
+
+    rating = forms.TypedChoiceField(
+        required=False, choices=[("", "none")] + [(str(n), n) for n in range(1, 6)], coerce=int, empty_value=None
+    )
+    approved = forms.TypedChoiceField(
+        required=False, choices=[("true", "yes"), ("false", "no")], coerce=lambda v: v == "true"
+    )
+    edited_text = forms.CharField(required=False, strip=False, max_length=100_000)
+    revert = forms.BooleanField(required=False)
+
+    def service_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``services.review.generation_review`` for the fields sent."""
+        sent = self.data
+        kwargs: dict[str, Any] = {}
+        if "rating" in sent:
+            kwargs["rating"] = self.cleaned_data["rating"]
+        if "approved" in sent:
+            kwargs["approved"] = self.cleaned_data["approved"]
+        if self.cleaned_data["revert"]:
+            kwargs["edited_text"] = ""
+        elif "edited_text" in sent:
+            kwargs["edited_text"] = self.cleaned_data["edited_text"]
+        return kwargs

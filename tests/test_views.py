@@ -336,7 +336,7 @@ def test_campaign_create_puts_service_errors_on_the_named_field(
     client_for: Any, user: Any, catalog: dict[str, Any]
 ) -> None:
     error = InvalidInput("model_ids", "model_ids: inactive model sim-a")
-    with mock.patch("campaigns.views.launch.campaign_create", side_effect=error):
+    with mock.patch("campaigns.views.campaigns.launch.campaign_create", side_effect=error):
         response = client_for(user).post(reverse("campaigns:campaign_create"), campaign_post(catalog))
     assert response.status_code == 200
     assert response.context["form"].errors["models"] == ["inactive model sim-a"]

@@ -6,6 +6,10 @@
  * characters of that generation sent before the piece, so duplicates are trimmed and
  * gaps are noticed; generation.finished carries the full text and settles the cell.
  *
+ * provider.status events (and the providers of a snapshot, when it carries them) update
+ * the provider panel; the charts (latency distribution, spend by model) are redrawn
+ * from the cells, at most a few times a second.
+ *
  * Events for a generation the page does not know yet (the campaign was just launched,
  * here or elsewhere) are buffered while a second socket fetches a fresh snapshot; the
  * old socket closes once the new snapshot is applied, so nothing is missed in between.
@@ -28,11 +32,21 @@
   var MAX_ORPHANS = 20000;
   var RESYNC_MIN_GAP_MS = 1000;
   var HOLD_COUNTS_MS = 3000;
+  var CHART_INTERVAL_MS = 400;
+  var BREAKER_LABELS = {
+    closed: "healthy",
+    open: "breaker open: calls paused",
+    half_open: "recovering: testing one call",
+  };
 
   var plannedCells = Number(root.dataset.cells) || 0;
   var multilingual = root.dataset.multilingual === "true";
   var labelsEl = document.getElementById("model-labels");
   var modelLabels = labelsEl ? JSON.parse(labelsEl.textContent) : {};
+  var modelsEl = document.getElementById("campaign-models");
+  var campaignModels = modelsEl ? JSON.parse(modelsEl.textContent) : [];
+  var charts = window.CopygenCharts;
+  var chartTimer = null;
   var cellsByKey = new Map();
   var cellsById = new Map();
   var orphans = new Map(); // generation id -> events that arrived before its cell was known
@@ -59,6 +73,10 @@
     progressText: root.querySelector("[data-progress-text]"),
     spend: root.querySelector("[data-testid=spend]"),
     spendFill: root.querySelector("[data-spend-fill]"),
+    spendMeter: root.querySelector("[data-testid=spend-meter]"),
+    review: root.querySelector("[data-review-link]"),
+    latencyChart: root.querySelector("[data-chart=latency]"),
+    spendChart: root.querySelector("[data-chart=spend]"),
     ttft: root.querySelector("[data-testid=ttft-p50]"),
     latency: root.querySelector("[data-testid=latency-p50]"),
     tokens: root.querySelector("[data-testid=tokens]"),
@@ -129,6 +147,7 @@
       done: !!TERMINAL[status],
       ttft: null,
       latency: null,
+      cost: 0,
     };
   }
 
@@ -173,6 +192,7 @@
   function setMeta(cell, g) {
     cell.ttft = g.ttft_ms;
     cell.latency = g.latency_ms;
+    cell.cost = Number(g.cost_usd) || 0;
     var items = [];
     if (g.ttft_ms != null) items.push(badge("cell-ttft", "TTFT " + ms(g.ttft_ms), "Time to first token"));
     if (g.latency_ms != null) items.push(badge("cell-latency", "total " + ms(g.latency_ms), "Total latency"));
@@ -208,6 +228,7 @@
     setMeta(cell, g);
     cell.done = true;
     scheduleStats();
+    scheduleCharts();
   }
 
   /* ---- snapshot ---- */
@@ -244,6 +265,8 @@
     msg.generations.forEach(applyGeneration);
     updateCampaign(msg.campaign);
     setP50(msg.campaign.ttft_ms_p50, msg.campaign.latency_ms_p50);
+    (msg.providers || []).forEach(onProvider);
+    scheduleCharts();
     ws.synced = true;
     current = ws;
     sockets.forEach(function (other) {
@@ -307,6 +330,7 @@
     el.status.textContent = status.replace(/_/g, " ");
     el.launch.disabled = status !== "draft";
     el.cancel.disabled = status !== "running";
+    if (el.review) el.review.hidden = status === "draft";
   }
 
   function updateCampaign(c) {
@@ -326,8 +350,11 @@
       el.spend.textContent = "$" + fixed(c.spend_usd, 6) + " of $" + shortUsd(c.budget_usd);
       var budget = Number(c.budget_usd);
       var ratio = budget > 0 ? Number(c.spend_usd) / budget : 0;
-      el.spendFill.style.width = Math.min(100, Math.round(100 * ratio)) + "%";
+      var spendPercent = Math.min(100, Math.round(100 * ratio));
+      el.spendFill.style.width = spendPercent + "%";
       el.spendFill.classList.toggle("is-high", ratio >= 0.9);
+      el.spendMeter.setAttribute("aria-valuenow", spendPercent);
+      el.spendMeter.setAttribute("aria-valuetext", spendPercent + "% of the budget");
     }
     if (c.tokens_in != null) el.tokens.textContent = c.tokens_in + " / " + c.tokens_out;
     setCampaignStatus(c.status);
@@ -418,6 +445,55 @@
     if (held && doneCount(held) > doneCount(c)) onCounts(held);
   }
 
+  /* ---- charts ---- */
+  function drawCharts() {
+    chartTimer = null;
+    if (!charts) return;
+    var latencies = [];
+    var spend = new Map(campaignModels.map(function (m) { return [m[0], { cost: 0, cells: 0 }]; }));
+    cellsById.forEach(function (cell) {
+      var status = cell.el.dataset.status;
+      if (status === "succeeded" && cell.latency != null) latencies.push(cell.latency);
+      if (cell.done && spend.has(cell.modelId)) {
+        var entry = spend.get(cell.modelId);
+        entry.cost += cell.cost;
+        entry.cells += 1;
+      }
+    });
+    charts.histogram(el.latencyChart, latencies, [
+      { label: "p50", value: percentile(latencies.slice(), 50) },
+      { label: "p95", value: percentile(latencies.slice(), 95) },
+    ]);
+    var items = campaignModels.map(function (m) {
+      var entry = spend.get(m[0]);
+      return { label: m[1], value: entry.cost, text: "$" + entry.cost.toFixed(entry.cost >= 1 ? 2 : 4) };
+    });
+    charts.bars(el.spendChart, items, "No models");
+  }
+
+  function scheduleCharts() {
+    if (chartTimer) return;
+    chartTimer = setTimeout(drawCharts, CHART_INTERVAL_MS);
+  }
+
+  /* ---- providers ---- */
+  function onProvider(p) {
+    var item = root.querySelector('[data-provider-id="' + p.provider_id + '"]');
+    if (!item) return;
+    if (p.breaker) {
+      item.dataset.breaker = p.breaker;
+      item.querySelector("[data-provider-state]").textContent = BREAKER_LABELS[p.breaker] || p.breaker;
+    }
+    if (p.rate_limited != null) {
+      item.dataset.rateLimited = p.rate_limited ? "true" : "false";
+      var limit = item.querySelector("[data-provider-limit]");
+      if (p.rate_limited) {
+        limit.textContent = "rate limited now" + (p.rate_limited_count ? " · " + p.rate_limited_count + " × 429 in this campaign" : "");
+        limit.hidden = false;
+      }
+    }
+  }
+
   /* ---- sockets ---- */
   function socketUrl() {
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
@@ -435,6 +511,8 @@
       case "campaign.progress":
       case "campaign.finished":
         return onCounts(msg);
+      case "provider.status":
+        return onProvider(msg);
       case "campaign.status":
         setCampaignStatus(msg.status);
         showAlert("");
@@ -537,6 +615,8 @@
     connect();
   });
 
+  window.addEventListener("resize", scheduleCharts);
   setLive("connecting", "Connecting…");
+  scheduleCharts();
   connect();
 })();

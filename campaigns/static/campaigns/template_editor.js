@@ -12,6 +12,7 @@
     body: form.querySelector("[name=body]"),
   };
   var product = document.querySelector("[data-preview-product]");
+  var language = document.querySelector("[data-preview-language]");
   var preview = document.querySelector("[data-preview]");
   var errorEl = document.querySelector("[data-preview-error]");
   var csrf = form.querySelector("[name=csrfmiddlewaretoken]").value;
@@ -62,6 +63,7 @@
     data.append("system_prompt", fields.system_prompt.value);
     data.append("body", fields.body.value);
     data.append("product_id", product.value);
+    if (language) data.append("language", language.value);
     fetch(form.dataset.previewUrl, {
       method: "POST",
       body: data,
@@ -102,6 +104,7 @@
     });
   });
   product.addEventListener("change", run);
+  if (language) language.addEventListener("input", schedule);
   document.querySelectorAll("[data-insert]").forEach(function (button) {
     button.addEventListener("click", function () {
       insert(button.dataset.insert);

@@ -1,0 +1,142 @@
+"""Providers and models: readable by everyone, registered and changed by staff with ``admin``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q
+from django.http import HttpRequest
+from ninja import Query, Status
+
+from campaigns.api.auth import READ, STAFF_ADMIN
+from campaigns.api.common import ApiRouter, aget_or_404, apage, asave, links, ordered, responses
+from campaigns.models import LLMModel, Provider
+from campaigns.schemas import (
+    LLMModelFilters,
+    LLMModelIn,
+    LLMModelOut,
+    LLMModelPatch,
+    ObjectId,
+    PageOut,
+    ProviderFilters,
+    ProviderIn,
+    ProviderOut,
+    ProviderPatch,
+)
+from campaigns.services.errors import InvalidInput
+
+__all__ = ["router"]
+
+router = ApiRouter(auth=READ)
+
+
+# Providers ------------------------------------------------------------------------------
+
+
+def _provider_fields(data: dict[str, Any], provider: Provider) -> dict[str, Any]:
+    """The model fields of ``data``; a sent ``api_key`` is stored encrypted with its hint."""
+    if "api_key" in data:
+        provider.set_api_key(data.pop("api_key"))
+    return data
+
+
+@router.get("/providers", response=responses(200, PageOut[ProviderOut]), tags=["providers"])
+async def provider_list(request: HttpRequest, filters: Query[ProviderFilters]) -> dict[str, Any]:
+    providers = Provider.objects.all()
+    if filters.search:
+        providers = providers.filter(Q(name__icontains=filters.search) | Q(base_url__icontains=filters.search))
+    return await apage(ordered(providers, filters.ordering), filters)
+
+
+@router.post(
+    "/providers",
+    response=responses(201, ProviderOut),
+    auth=STAFF_ADMIN,
+    tags=["providers"],
+    openapi_extra=links(201, "provider_id", "provider_detail", "provider_update", "provider_delete"),
+)
+async def provider_create(request: HttpRequest, payload: ProviderIn) -> Status:
+    provider = Provider()
+    return Status(201, await asave(provider, **_provider_fields(payload.dict(), provider)))
+
+
+@router.get("/providers/{provider_id}", response=responses(200, ProviderOut, 404), tags=["providers"])
+async def provider_detail(request: HttpRequest, provider_id: ObjectId) -> Provider:
+    return await aget_or_404(Provider.objects.all(), provider_id, "provider")
+
+
+@router.patch(
+    "/providers/{provider_id}", response=responses(200, ProviderOut, 404), auth=STAFF_ADMIN, tags=["providers"]
+)
+async def provider_update(request: HttpRequest, provider_id: ObjectId, payload: ProviderPatch) -> Provider:
+    provider = await aget_or_404(Provider.objects.all(), provider_id, "provider")
+    return await asave(provider, **_provider_fields(payload.dict(exclude_unset=True), provider))
+
+
+@router.delete(
+    "/providers/{provider_id}", response=responses(204, None, 404, 409), auth=STAFF_ADMIN, tags=["providers"]
+)
+async def provider_delete(request: HttpRequest, provider_id: ObjectId) -> Status:
+    provider = await aget_or_404(Provider.objects.all(), provider_id, "provider")
+    await provider.adelete()
+    return Status(204, None)
+
+
+# Models ---------------------------------------------------------------------------------
+
+
+async def _check_references(data: dict[str, Any], model_id: int | None = None) -> None:
+    provider_id = data.get("provider_id")
+    if provider_id is not None and not await Provider.objects.filter(id=provider_id).aexists():
+        raise InvalidInput("provider_id", f"provider_id: no such provider {provider_id}")
+    fallback_id = data.get("fallback_id")
+    if fallback_id is not None:
+        if fallback_id == model_id:
+            raise InvalidInput("fallback_id", "fallback_id: a model cannot be its own fallback")
+        if not await LLMModel.objects.filter(id=fallback_id).aexists():
+            raise InvalidInput("fallback_id", f"fallback_id: no such model {fallback_id}")
+
+
+@router.get("/models", response=responses(200, PageOut[LLMModelOut]), tags=["models"])
+async def model_list(request: HttpRequest, filters: Query[LLMModelFilters]) -> dict[str, Any]:
+    models = LLMModel.objects.all()
+    if filters.provider_id is not None:
+        models = models.filter(provider_id=filters.provider_id)
+    if filters.is_active is not None:
+        models = models.filter(is_active=filters.is_active)
+    if filters.search:
+        models = models.filter(Q(name__icontains=filters.search) | Q(label__icontains=filters.search))
+    return await apage(ordered(models, filters.ordering), filters)
+
+
+@router.post(
+    "/models",
+    response=responses(201, LLMModelOut),
+    auth=STAFF_ADMIN,
+    tags=["models"],
+    openapi_extra=links(201, "model_id", "model_detail", "model_update", "model_delete"),
+)
+async def model_create(request: HttpRequest, payload: LLMModelIn) -> Status:
+    data = payload.dict()
+    await _check_references(data)
+    return Status(201, await asave(LLMModel(), **data))
+
+
+@router.get("/models/{model_id}", response=responses(200, LLMModelOut, 404), tags=["models"])
+async def model_detail(request: HttpRequest, model_id: ObjectId) -> LLMModel:
+    return await aget_or_404(LLMModel.objects.all(), model_id, "model")
+
+
+@router.patch("/models/{model_id}", response=responses(200, LLMModelOut, 404), auth=STAFF_ADMIN, tags=["models"])
+async def model_update(request: HttpRequest, model_id: ObjectId, payload: LLMModelPatch) -> LLMModel:
+    model = await aget_or_404(LLMModel.objects.all(), model_id, "model")
+    data = payload.dict(exclude_unset=True)
+    await _check_references(data, model_id)
+    return await asave(model, **data)
+
+
+@router.delete("/models/{model_id}", response=responses(204, None, 404, 409), auth=STAFF_ADMIN, tags=["models"])
+async def model_delete(request: HttpRequest, model_id: ObjectId) -> Status:
+    model = await aget_or_404(LLMModel.objects.all(), model_id, "model")
+    await model.adelete()
+    return Status(204, None)

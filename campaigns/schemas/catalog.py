@@ -1,0 +1,157 @@
+"""Products, prompt templates and product imports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from ninja import Schema
+from pydantic import ConfigDict, Field
+
+from campaigns.schemas.common import In, Language, Name, PageParams, PatchSchema, RowErrorOut, Search
+
+__all__ = [
+    "ImportErrorOut",
+    "ImportOut",
+    "ImportParams",
+    "ImportRowOut",
+    "ProductFilters",
+    "ProductIn",
+    "ProductOut",
+    "ProductPatch",
+    "PromptTemplateFilters",
+    "PromptTemplateIn",
+    "PromptTemplateOut",
+    "PromptTemplatePatch",
+]
+
+CatalogOrdering = Literal["name", "-name", "id", "-id", "created_at", "-created_at", "updated_at", "-updated_at"]
+
+PRODUCT_EXAMPLE = {
+    "name": "Trail Runner 2",
+    "description": "Lightweight trail running shoe with a grippy sole.",
+    "attributes": {"color": "forest green", "weight": "260 g"},
+    "language": "en",
+}
+TEMPLATE_EXAMPLE = {
+    "name": "Tagline",
+    "system_prompt": "You are a senior copywriter. Answer in {{ language }}.",
+    "body": "Write a punchy tagline for {{ product.name }}. {{ product.description }}",
+}
+STAMPS = {"created_at": "2026-03-01T09:30:00Z", "updated_at": "2026-03-02T11:00:00Z"}
+
+
+class ProductIn(In):
+    model_config = ConfigDict(json_schema_extra={"examples": [PRODUCT_EXAMPLE]})
+
+    name: Name
+    description: str = Field("", max_length=100_000)
+    attributes: dict[str, Any] = Field(default_factory=dict, description="a JSON object; templates read it")
+    language: Language = "en"
+
+
+class ProductPatch(PatchSchema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"attributes": {"color": "navy"}}]})
+
+    name: Name | None = None
+    description: str | None = Field(None, max_length=100_000)
+    attributes: dict[str, Any] | None = None
+    language: Language | None = None
+
+
+class ProductOut(Schema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"id": 7, **PRODUCT_EXAMPLE, **STAMPS}]})
+
+    id: int
+    name: str
+    description: str
+    attributes: dict[str, Any]
+    language: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProductFilters(PageParams):
+    search: Search = Field("", description="in the name or the description")
+    language: str = Field("", max_length=35, description="only products in this language")
+    ordering: CatalogOrdering = "name"
+
+
+class PromptTemplateIn(In):
+    model_config = ConfigDict(json_schema_extra={"examples": [TEMPLATE_EXAMPLE]})
+
+    name: Name
+    system_prompt: str = Field("", max_length=100_000)
+    body: str = Field(min_length=1, max_length=100_000)
+
+
+class PromptTemplatePatch(PatchSchema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"body": "Praise {{ product.attributes.color }}."}]})
+
+    name: Name | None = None
+    system_prompt: str | None = Field(None, max_length=100_000)
+    body: str | None = Field(None, min_length=1, max_length=100_000)
+
+
+class PromptTemplateOut(Schema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"id": 3, **TEMPLATE_EXAMPLE, **STAMPS}]})
+
+    id: int
+    name: str
+    system_prompt: str
+    body: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class PromptTemplateFilters(PageParams):
+    search: Search = Field("", description="in the name or the body")
+    ordering: CatalogOrdering = "name"
+
+
+class ImportParams(In):
+    language: Language = Field("en", description="the language of products whose row names none")
+    dry_run: bool = Field(False, description="parse and validate only: return the preview, save nothing")
+
+
+class ImportRowOut(Schema):
+    """A product read from the file: ``row`` is its first line (header = 1), ``id`` once saved."""
+
+    row: int
+    id: int | None = None
+    name: str
+    description: str
+    attributes: dict[str, Any]
+    language: str
+
+
+class ImportOut(Schema):
+    """The result of an import: the products (saved, or a preview) and the errors found."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "dry_run": True,
+                    "format": "shopify",
+                    "created": 0,
+                    "products": [{"row": 2, "id": None, **PRODUCT_EXAMPLE}],
+                    "errors": [{"row": 5, "field": "Title", "message": "a product needs a title"}],
+                }
+            ]
+        }
+    )
+
+    dry_run: bool
+    format: Literal["shopify", "simple"]
+    created: int = Field(description="products saved (0 for a dry run)")
+    products: list[ImportRowOut]
+    errors: list[RowErrorOut]
+
+
+class ImportErrorOut(Schema):
+    """A rejected import: nothing was saved; ``errors`` lists every row at fault."""
+
+    detail: str
+    field: str | None = None
+    errors: list[RowErrorOut] = Field(default_factory=list)

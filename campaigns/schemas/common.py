@@ -1,0 +1,125 @@
+"""Building blocks shared by every schema: input hygiene, ids, money, pages and errors."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
+
+from ninja import Schema
+from pydantic import Field, PlainSerializer, ValidationInfo, field_validator
+
+__all__ = [
+    "Budget",
+    "DEFAULT_LIMIT",
+    "ErrorOut",
+    "IdList",
+    "In",
+    "Language",
+    "MAX_ID",
+    "MAX_LIMIT",
+    "Money",
+    "Name",
+    "ObjectId",
+    "PageOut",
+    "PageParams",
+    "PatchSchema",
+    "Price",
+    "RowErrorOut",
+    "Search",
+    "money_str",
+]
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+MAX_OFFSET = 2**31 - 1
+MAX_ID = 2**63 - 1  # a 64-bit primary key; larger numbers cannot name a row
+
+
+def money_str(value: Decimal) -> str:
+    """``Decimal("0.0001230000")`` -> ``"0.000123"``; never exponent notation."""
+    text = format(value.normalize(), "f")
+    return "0" if text in {"-0", ""} else text
+
+
+Budget = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=10, allow_inf_nan=False)]
+Price = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=6, allow_inf_nan=False)]
+Money = Annotated[Decimal, PlainSerializer(money_str, return_type=str)]
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Language = Annotated[str, Field(min_length=1, max_length=35)]
+Search = Annotated[str, Field(max_length=200, description="case-insensitive substring")]
+ObjectId = Annotated[int, Field(ge=1, le=MAX_ID, examples=[1])]
+IdList = Annotated[list[ObjectId], Field(max_length=1000)]
+
+
+def _check_value(value: Any, path: str) -> None:
+    """Reject what no database column stores: NUL characters, lone surrogates, NaN and infinities."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{path}: text must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{path}: text must be valid Unicode (no lone surrogates)") from None
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{path}: numbers must be finite")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_value(key, path)
+            _check_value(item, f"{path}.{key}")
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_value(item, path)
+
+
+class In(Schema):
+    """Input: every string, key and number anywhere in it must be storable as sent."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
+        _check_value(value, str(info.field_name))
+        return value
+
+
+class PatchSchema(In):
+    """Every field optional; a field that is sent must not be null unless listed in ``NULLABLE``."""
+
+    NULLABLE: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*")
+    @classmethod
+    def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.NULLABLE:
+            raise ValueError(f"{info.field_name} may be omitted but not null")
+        return value
+
+
+class ErrorOut(Schema):
+    """Every error: what went wrong and, when one field is to blame, its name."""
+
+    detail: str = Field(examples=["budget_usd: Input should be greater than or equal to 0"])
+    field: str | None = Field(None, examples=["budget_usd"])
+
+
+class RowErrorOut(Schema):
+    """An error in one row of an uploaded file (rows are numbered as in a spreadsheet: header = 1)."""
+
+    row: int
+    field: str
+    message: str
+
+
+class PageParams(In):
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="items per page")
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="items to skip")
+
+
+class PageOut(Schema, Generic[T]):
+    """One page of a list; ``count`` is the number of items matching the filters."""
+
+    items: list[T]
+    count: int

@@ -1,0 +1,99 @@
+"""Changing and deleting campaigns.
+
+Name and budget may change at any time (the engine reads the budget under a lock
+before every reservation, so a lowered budget only stops new calls). The matrix --
+products, templates, models, variants, languages, max_tokens, temperature -- is pinned
+at launch: it changes only while the campaign is a draft.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from campaigns.models import Campaign, LLMModel, Product, PromptTemplate
+from campaigns.services.errors import CampaignStateError, InvalidInput, NotFound
+from campaigns.services.launch import MAX_CELLS, template_version_current
+from campaigns.services.selectors import campaigns_visible_to
+
+__all__ = ["ALWAYS_EDITABLE", "campaign_delete", "campaign_update"]
+
+ALWAYS_EDITABLE = frozenset({"name", "budget_usd"})
+SCALARS = ("name", "budget_usd", "variants", "languages", "max_tokens", "temperature")
+RELATIONS: dict[str, tuple[str, type[Any]]] = {
+    "product_ids": ("products", Product),
+    "template_ids": ("templates", PromptTemplate),
+    "model_ids": ("llm_models", LLMModel),
+}
+
+
+def _locked(user: Any, campaign_id: int) -> Campaign:
+    """The campaign, if ``user`` may see it, locked for this transaction."""
+    if not campaigns_visible_to(user).filter(id=campaign_id).exists():
+        raise NotFound(f"campaign {campaign_id} not found")
+    return Campaign.objects.select_for_update().get(id=campaign_id)
+
+
+def _objects(model: type[Any], ids: Sequence[int], field: str) -> list[Any]:
+    unique = list(dict.fromkeys(ids))
+    if not unique:
+        raise InvalidInput(field, f"{field} must name at least one")
+    found = {obj.id: obj for obj in model.objects.filter(id__in=unique)}
+    missing = [i for i in unique if i not in found]
+    if missing:
+        raise InvalidInput(field, f"{field}: no such id {', '.join(map(str, missing))}")
+    if model is LLMModel and (inactive := [m.name for m in found.values() if not m.is_active]):
+        raise InvalidInput(field, f"{field}: inactive model {', '.join(inactive)}")
+    return [found[i] for i in unique]
+
+
+def _check_cells(campaign: Campaign, related: dict[str, list[Any]]) -> None:
+    counts = [
+        len(related[f]) if f in related else getattr(campaign, name).count() for f, (name, _) in RELATIONS.items()
+    ]
+    cells = counts[0] * counts[1] * counts[2] * campaign.variants * max(1, len(campaign.languages or []))
+    if cells > MAX_CELLS:
+        raise InvalidInput("variants", f"the campaign would have {cells} cells; the limit is {MAX_CELLS}")
+
+
+@transaction.atomic
+def campaign_update(*, user: Any, campaign_id: int, **changes: Any) -> Campaign:
+    """Apply ``changes`` (CampaignPatch's fields) to a campaign ``user`` may see."""
+    campaign = _locked(user, campaign_id)
+    pinned = sorted(set(changes) - ALWAYS_EDITABLE)
+    if pinned and campaign.status != Campaign.Status.DRAFT:
+        raise CampaignStateError(
+            f"campaign '{campaign.name}' is {campaign.status}; {', '.join(pinned)} can change only in a draft"
+        )
+    for name in SCALARS:
+        if name in changes:
+            value = changes[name]
+            if name == "languages":
+                value = list(dict.fromkeys(v.strip() for v in value if v.strip()))
+            setattr(campaign, name, Decimal(value) if name == "budget_usd" else value)
+    related = {f: _objects(model, changes[f], f) for f, (_, model) in RELATIONS.items() if f in changes}
+    _check_cells(campaign, related)
+    try:
+        campaign.full_clean(exclude=["owner"])
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise InvalidInput(field, f"{field}: {messages[0]}") from exc
+    campaign.save()
+    for f, objects in related.items():
+        getattr(campaign, RELATIONS[f][0]).set(objects)
+    if "template_ids" in related:  # pin the texts of the new templates, as campaign_create does
+        campaign.template_versions.set([template_version_current(t) for t in related["template_ids"]])
+    return campaign
+
+
+@transaction.atomic
+def campaign_delete(*, user: Any, campaign_id: int) -> None:
+    """Delete a campaign and its generations; a running one must be cancelled first."""
+    campaign = _locked(user, campaign_id)
+    if campaign.status == Campaign.Status.RUNNING:
+        raise CampaignStateError(f"campaign '{campaign.name}' is running; cancel it before deleting it")
+    campaign.delete()

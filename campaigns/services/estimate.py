@@ -1,0 +1,152 @@
+"""What a campaign will cost: the worst case the engine reserves, and an expected cost.
+
+Per cell (one prompt on one model, once per variant):
+
+- **worst case** -- exactly what the engine reserves before the call: every prompt
+  UTF-8 byte counted as a token plus 16 per message, and ``max_tokens`` out
+  (:func:`campaigns.engine.costs.worst_case_usd`). A budget that covers it is never hit.
+- **expected** -- input ≈ prompt bytes / 4 + 4 tokens per message (what English text
+  averages with current tokenizers), output ≈ ``EXPECTED_OUTPUT_RATIO`` × ``max_tokens``:
+  copy usually stops before the limit, and 0.6 is a planning assumption, not a
+  measurement. Use it to compare models' prices for the same work.
+
+Amounts are Decimals, rounded up to the money quantum per cell, like the engine's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from campaigns.engine.costs import cost_usd, estimate_tokens, worst_case_input_tokens
+from campaigns.models import Campaign, LLMModel, Product, PromptTemplate, TemplateVersion
+from campaigns.services.errors import InvalidInput
+from campaigns.services.launch import MAX_CELLS, messages_render
+
+__all__ = ["EXPECTED_OUTPUT_RATIO", "campaign_estimate", "matrix_estimate"]
+
+EXPECTED_OUTPUT_RATIO = Decimal("0.6")
+EXPECTED_TOKENS_PER_MESSAGE = 4
+
+
+@dataclass(frozen=True)
+class _Prompt:
+    worst_in: int
+    expected_in: int
+
+
+def _expected_input_tokens(messages: Sequence[dict[str, str]]) -> int:
+    return sum(estimate_tokens(str(m.get("content", ""))) + EXPECTED_TOKENS_PER_MESSAGE for m in messages)
+
+
+def _objects(model: type[Any], ids: Sequence[int], field: str) -> list[Any]:
+    unique = list(dict.fromkeys(ids))
+    if not unique:
+        raise InvalidInput(field, f"{field} must name at least one")
+    found = {obj.id: obj for obj in model.objects.filter(id__in=unique)}
+    missing = [i for i in unique if i not in found]
+    if missing:
+        raise InvalidInput(field, f"{field}: no such id {', '.join(map(str, missing))}")
+    return [found[i] for i in unique]
+
+
+def _prompts(
+    products: Sequence[Product], templates: Sequence[PromptTemplate], languages: Sequence[str]
+) -> list[_Prompt]:
+    prompts = []
+    for product in products:
+        for template in templates:
+            for language in languages or [""]:
+                messages = messages_render(template=template, product=product, language=language)
+                prompts.append(_Prompt(worst_case_input_tokens(messages), _expected_input_tokens(messages)))
+    return prompts
+
+
+def _model_row(model: LLMModel, prompts: Sequence[_Prompt], variants: int, max_tokens: int) -> dict[str, Any]:
+    prices = {"input_usd_per_mtok": model.input_usd_per_mtok, "output_usd_per_mtok": model.output_usd_per_mtok}
+    expected_out = min(max_tokens, math.ceil(EXPECTED_OUTPUT_RATIO * max_tokens))
+    worst = sum((cost_usd(p.worst_in, max_tokens, **prices) for p in prompts), Decimal(0)) * variants
+    expected = sum((cost_usd(p.expected_in, expected_out, **prices) for p in prompts), Decimal(0)) * variants
+    cells = len(prompts) * variants
+    return {
+        "model_id": model.id,
+        "model": model.label or model.name,
+        "cells": cells,
+        "input_tokens_worst": sum(p.worst_in for p in prompts) * variants,
+        "output_tokens_worst": max_tokens * cells,
+        "input_tokens_expected": sum(p.expected_in for p in prompts) * variants,
+        "output_tokens_expected": expected_out * cells,
+        "worst_case_usd": worst,
+        "expected_usd": expected,
+    }
+
+
+def _estimate(
+    *,
+    products: Sequence[Product],
+    templates: Sequence[PromptTemplate | TemplateVersion],
+    models: Sequence[LLMModel],
+    languages: Sequence[str],
+    variants: int,
+    max_tokens: int,
+) -> dict[str, Any]:
+    cells = len(products) * len(templates) * max(1, len(languages)) * len(models) * variants
+    if cells > MAX_CELLS:
+        raise InvalidInput("variants", f"the campaign would have {cells} cells; the limit is {MAX_CELLS}")
+    prompts = _prompts(products, templates, languages)
+    rows = [_model_row(model, prompts, variants, max_tokens) for model in models]
+    return {
+        "cells": sum(row["cells"] for row in rows),
+        "prompts": len(prompts),
+        "max_tokens": max_tokens,
+        "expected_output_ratio": EXPECTED_OUTPUT_RATIO,
+        "worst_case_usd": sum((row["worst_case_usd"] for row in rows), Decimal(0)),
+        "expected_usd": sum((row["expected_usd"] for row in rows), Decimal(0)),
+        "budget_usd": None,
+        "budget_covers_worst_case": None,
+        "models": rows,
+    }
+
+
+def _languages(languages: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(lang.strip() for lang in languages if lang.strip()))
+
+
+def matrix_estimate(
+    *,
+    product_ids: Sequence[int],
+    template_ids: Sequence[int],
+    model_ids: Sequence[int],
+    variants: int = 1,
+    languages: Sequence[str] = (),
+    max_tokens: int = 256,
+    **_ignored: Any,
+) -> dict[str, Any]:
+    """The estimate of a campaign that does not exist yet (same rules as ``campaign_create``)."""
+    return _estimate(
+        products=_objects(Product, product_ids, "product_ids"),
+        templates=_objects(PromptTemplate, template_ids, "template_ids"),
+        models=_objects(LLMModel, model_ids, "model_ids"),
+        languages=_languages(languages),
+        variants=variants,
+        max_tokens=max_tokens,
+    )
+
+
+def campaign_estimate(*, campaign: Campaign) -> dict[str, Any]:
+    """The estimate of ``campaign`` as it stands (its pinned template texts), compared with its budget."""
+    pinned = {v.template_id: v for v in campaign.template_versions.all()}
+    estimate = _estimate(
+        products=list(campaign.products.all()),
+        templates=[pinned.get(t.id, t) for t in campaign.templates.all()],
+        models=list(campaign.llm_models.all()),
+        languages=_languages(campaign.languages or []),
+        variants=campaign.variants,
+        max_tokens=campaign.max_tokens,
+    )
+    estimate["budget_usd"] = campaign.budget_usd
+    estimate["budget_covers_worst_case"] = campaign.budget_usd >= estimate["worst_case_usd"]
+    return estimate
