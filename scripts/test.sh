@@ -23,3 +23,6 @@ env -u DATABASE_URL -u REDIS_URL .venv/bin/pytest -q "$@"
 echo "== suite on PostgreSQL + Redis"
 DATABASE_URL="$PG_URL" REDIS_URL="$REDIS" COPYGEN_REQUIRE_SERVICES=1 \
     .venv/bin/pytest -q -m "not browser" "$@"
+
+echo "== API fuzzing: schemathesis against the OpenAPI schema, in a loopback-only network namespace"
+scripts/fuzz_api.sh
