@@ -32,6 +32,10 @@ class CampaignConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        token = self.scope.get("api_token")
+        if token is not None and not {"read", "admin"} & set(token.scopes):
+            await self.close(code=CLOSE_FORBIDDEN)  # watching is reading: a token needs 'read'
+            return
         self.campaign_id = int(self.scope["url_route"]["kwargs"]["campaign_id"])
         campaign = await database_sync_to_async(access.campaign_for_user)(user, self.campaign_id)
         if campaign is None:

@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from campaigns.models import Campaign, Generation, LLMModel, Product, PromptTemplate
+from campaigns.models import Campaign, Generation, LLMModel, Product, PromptTemplate, Team
 from campaigns.services.imports import MAX_FILE_BYTES
 from campaigns.services.studio.review_board import RATING_CHOICES
 
@@ -142,6 +142,22 @@ class CampaignForm(forms.Form):
         widget=forms.NumberInput(attrs={"step": "0.01", "min": "0"}),
         help_text="Generation stops before spending more than this.",
     )
+
+    team = forms.ModelChoiceField(
+        label="Share with team",
+        queryset=Team.objects.none(),
+        required=False,
+        empty_label="Nobody (only you)",
+        help_text="Its members can watch the campaign and review its copy.",
+    )
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        team = self.fields["team"]
+        if user is None or not user.is_authenticated:
+            del self.fields["team"]
+        else:
+            team.queryset = Team.objects.all() if user.is_staff else user.copygen_teams.all()
 
     def clean_languages(self) -> list[str]:
         return [part.strip() for part in self.cleaned_data["languages"].split(",") if part.strip()]

@@ -366,6 +366,115 @@ def test_cancel_a_slow_campaign_mid_way_and_resync_after_a_reconnect(context: An
     page.close()
 
 
+# Records the messages each socket receives too, so a test can replay a snapshot with changes.
+CAPTURE_MESSAGES = """
+window.__sockets = [];
+window.__messages = [];
+window.WebSocket = class extends window.WebSocket {
+  constructor(...args) {
+    super(...args);
+    window.__sockets.push(this);
+    this.addEventListener("message", (e) => window.__messages.push(JSON.parse(e.data)));
+  }
+};
+window.__feed = (msg) => {
+  const ws = window.__sockets[window.__sockets.length - 1];
+  ws.onmessage({ data: JSON.stringify(msg) });
+};
+"""
+
+
+def test_resync_deltas_fill_gaps_and_quota_warnings_show_a_banner(context: Any, demo_server: Any) -> None:
+    """Events a viewer joining mid-stream gets, fed to the page: a delta past the cell's end
+    marks a gap, the resync (offset 0, the full text so far) closes it, duplicates change
+    nothing; quota warnings show a banner that turns critical at 100%."""
+    campaign_id = int(
+        demo_server.shell(
+            "from decimal import Decimal\n"
+            "from django.contrib.auth import get_user_model\n"
+            "from campaigns.models import LLMModel, Product, PromptTemplate\n"
+            "from campaigns.services.launch import campaign_create\n"
+            "fast = LLMModel.objects.get(label='Fast (simulated)')\n"
+            "products = Product.objects.filter(language='en').order_by('id')[:2]\n"
+            "c = campaign_create(owner=get_user_model().objects.get(username='demo'), name='Resync check',\n"
+            "    product_ids=[p.id for p in products], template_ids=[PromptTemplate.objects.get(name='Tagline').id],\n"
+            "    model_ids=[fast.id], variants=1, max_tokens=60, budget_usd=Decimal('1'))\n"
+            "print(c.id)\n"
+        ).strip()
+    )
+    page = context.new_page()
+    page.add_init_script(CAPTURE_MESSAGES)
+    page.goto(f"{demo_server}/campaigns/{campaign_id}/")
+    page.wait_for_selector("[data-testid=live][data-state=live]")
+    # The draft's snapshot again, now with both cells running (ids the page did not know).
+    page.evaluate(
+        """() => {
+          const snap = structuredClone(window.__messages.find(m => m.type === "campaign.snapshot"));
+          snap.generations = [...document.querySelectorAll("[data-generation-cell]")].map((c, i) => {
+            const [product_id, template_id, model_id, variant] = c.dataset.key.split("-").map(Number);
+            return { id: 900001 + i, product_id, template_id, model_id, variant, language: "",
+                     status: "running", text: "" };
+          });
+          window.__feed(snap);
+        }"""
+    )
+    text = "() => [...document.querySelectorAll('[data-testid=cell-text]')].map(e => e.textContent)"
+    behind = (
+        "() => [...document.querySelectorAll('[data-generation-cell]')].map(e => e.classList.contains('is-behind'))"
+    )
+    feed = "(m) => window.__feed(m)"
+    delta = {"type": "generation.delta", "id": 900001}
+    page.evaluate(feed, {**delta, "offset": 0, "text": "Bright "})
+    page.evaluate(feed, {**delta, "offset": 12, "text": "light"})  # "ideas, " was missed
+    assert page.evaluate(text)[0] == "Bright " and page.evaluate(behind)[0] is True
+    page.evaluate(feed, {**delta, "offset": 0, "resync": True, "text": "Bright ideas, light"})
+    assert page.evaluate(text)[0] == "Bright ideas, light" and page.evaluate(behind)[0] is False
+    page.evaluate(feed, {**delta, "offset": 7, "text": "ideas, "})  # a late duplicate
+    page.evaluate(feed, {**delta, "offset": 19, "text": " 💡 bag"})
+    assert page.evaluate(text)[0] == "Bright ideas, light 💡 bag"
+    # The second cell: a gap covered by the pieces that follow, without a resync.
+    delta = {"type": "generation.delta", "id": 900002}
+    page.evaluate(feed, {**delta, "offset": 0, "text": "Pack "})
+    page.evaluate(feed, {**delta, "offset": 10, "text": "day"})
+    assert page.evaluate(behind)[1] is True
+    page.evaluate(feed, {**delta, "offset": 5, "text": "every"})
+    assert page.evaluate(text)[1] == "Pack every" and page.evaluate(behind)[1] is True
+    page.evaluate(feed, {**delta, "offset": 10, "text": " day"})
+    assert page.evaluate(text)[1] == "Pack every day" and page.evaluate(behind)[1] is False
+
+    banner = page.locator("[data-testid=quota-banner]")
+    assert banner.is_hidden()
+    warning = {
+        "type": "quota.warning",
+        "scope": "user",
+        "period": "month",
+        "limit_usd": "10",
+        "resets_at": None,
+    }
+    page.evaluate(feed, {**warning, "level": 80, "spent_usd": "8.1", "detail": ""})
+    assert banner.is_visible()
+    assert banner.text_content() == "Your monthly quota is 80% used ($8.10 of $10.00)."
+    assert banner.get_attribute("role") == "status"
+    page.evaluate(feed, {**warning, "level": 100, "spent_usd": "10", "detail": "Monthly quota used up."})
+    page.evaluate(feed, {**warning, "level": 95, "spent_usd": "9.6", "detail": "late"})  # older, ignored
+    assert banner.text_content() == "Monthly quota used up."
+    assert "is-critical" in banner.get_attribute("class") and banner.get_attribute("role") == "alert"
+    page.evaluate(
+        feed,
+        {
+            **warning,
+            "period": "day",
+            "level": 95,
+            "spent_usd": "0.95",
+            "limit_usd": "1",
+            "detail": "Daily quota nearly used.",
+        },
+    )
+    assert page.locator("[data-testid=quota-warning]").count() == 2
+    page.close()
+    demo_server.shell(f"from campaigns.models import Campaign\nCampaign.objects.filter(pk={campaign_id}).delete()\n")
+
+
 def test_editing_a_template_shows_the_campaigns_that_used_the_earlier_text(context: Any, demo_server: str) -> None:
     page = context.new_page()
     page.goto(f"{demo_server}/templates/")
@@ -386,7 +495,18 @@ def test_editing_a_template_shows_the_campaigns_that_used_the_earlier_text(conte
     page.close()
 
 
-def test_dashboard_and_pages_on_a_phone(context: Any, demo_server: str, browser: Any) -> None:
+def test_dashboard_and_pages_on_a_phone(context: Any, demo_server: Any, browser: Any) -> None:
+    # A monthly quota for the demo user, and a campaign shared with a team.
+    demo_server.shell(
+        "from decimal import Decimal\n"
+        "from django.contrib.auth import get_user_model\n"
+        "from campaigns.models import Campaign, Quota, Team\n"
+        "demo = get_user_model().objects.get(username='demo')\n"
+        "Quota.objects.create(scope='user', user=demo, period='month', limit_usd=Decimal('20'))\n"
+        "team = Team.objects.create(name='Copywriters')\n"
+        "team.members.add(demo)\n"
+        "Campaign.objects.filter(name='Autumn teaser').update(team=team)\n"
+    )
     page = context.new_page()
     page.goto(f"{demo_server}/")
     rows = page.locator("[data-testid=campaign-list] tbody tr")
@@ -394,6 +514,9 @@ def test_dashboard_and_pages_on_a_phone(context: Any, demo_server: str, browser:
     text = page.text_content("[data-testid=campaign-list]")
     assert "Summer catalog" in text and "Autumn teaser" in text and "Last activity" in text
     assert "1 approved" in text
+    assert page.text_content("[data-testid=campaign-team]") == "Copywriters"
+    quota = page.text_content("[data-testid=quota]")
+    assert "Your monthly quota" in quota and "left of $20.00" in quota and "resets" in quota
     shot(page, "dashboard.png")
     page.close()
 

@@ -101,8 +101,10 @@ def test_kill_9_a_worker_mid_campaign_loses_nothing_and_accounts_every_attempt(c
 
     try:
         campaign_launch(campaign_id=campaign.id)
-        wait_until(lambda: len(owners()) == 2 and Generation.objects.filter(
-            campaign=campaign, status="succeeded").count() >= 20, 60, "both workers to be busy")
+        # Kill whichever worker holds the most cells in flight (both claim; under load one
+        # may hold them all at a given moment).
+        wait_until(lambda: owners() and Generation.objects.filter(
+            campaign=campaign, status="succeeded").count() >= 20, 90, "the workers to be busy")
         victim_pid, running_before = max(owners().items(), key=lambda kv: kv[1])
         victim = workers.pop(victim_pid)
         [survivor] = workers.values()
@@ -181,7 +183,13 @@ def test_sigterm_hands_in_flight_jobs_back_and_another_worker_finishes_them(cata
         wait_until(lambda: Generation.objects.filter(campaign=campaign, status="running").count() >= 5, 30,
                    "the first worker to be busy")
         first.send_signal(signal.SIGTERM)
-        out = first.communicate(timeout=60)[0].decode()
+        try:
+            out = first.communicate(timeout=60)[0].decode()
+        except subprocess.TimeoutExpired:
+            dump = subprocess.run([str(ROOT / ".venv/bin/py-spy"), "dump", "--pid", str(first.pid)],
+                                  capture_output=True, text=True).stdout
+            first.kill()
+            raise AssertionError(dump + first.communicate()[0].decode()[-5000:]) from None
         assert first.returncode == 0, out
         assert not Generation.objects.filter(campaign=campaign, status="running").exists(), "nothing left leased"
         released = Attempt.objects.filter(generation__campaign=campaign, error__contains="handed the job back")

@@ -1,4 +1,4 @@
-"""The REST API's router: catalog, providers and models, campaigns, generations, events, tokens.
+"""The REST API's router: catalog, providers and models, campaigns, generations, events, tokens, quotas, usage.
 
 Handlers are async and thin: ninja validates the input against :mod:`campaigns.schemas`,
 the auth classes of :mod:`campaigns.api.auth` authenticate and authorize, a service (or
@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from ninja import NinjaAPI, Router
 
-from campaigns.api import campaigns, catalog, events, registry, review, tokens
+from campaigns.api import campaigns, catalog, events, quotas, registry, review, tokens, usage
 from campaigns.api.auth import READ
 from campaigns.api.errors import install_error_handlers
 
 __all__ = ["install", "router"]
 
 router = Router(auth=READ)
-for module in (catalog, registry, campaigns, review, events, tokens):
+for module in (catalog, registry, campaigns, review, events, tokens, quotas, usage):
     router.add_router("/", module.router)
 
 

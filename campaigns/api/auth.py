@@ -4,6 +4,7 @@
 the browser UI (CSRF-checked, every scope). GET needs ``read``; writes to the catalog and
 to campaigns need ``write``; launch and cancel need ``launch``; providers and models need
 ``admin`` and a staff user; API tokens need ``admin``. ``admin`` implies every other scope.
+Each token may make ``rate_limit_per_minute`` requests a minute (429 with ``Retry-After`` over it).
 Both classes are async and set ``request.user`` to the caller.
 """
 
@@ -17,6 +18,7 @@ from django.http import HttpRequest
 from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer, SessionAuth
 
+from campaigns.api.ratelimit import token_rate_limit
 from campaigns.models import ApiToken
 from campaigns.services.errors import PermissionDenied
 from campaigns.services.tokens import token_authenticate
@@ -33,7 +35,7 @@ def _require_scope(scopes: list[str], needed: str) -> None:
 
 def _require_staff(user: Any) -> None:
     if not user.is_staff:
-        raise PermissionDenied("only staff users may register providers and models")
+        raise PermissionDenied("only staff users may manage providers, models and quotas")
 
 
 class BearerToken(HttpBearer):
@@ -49,6 +51,7 @@ class BearerToken(HttpBearer):
         if api_token is None:
             raise AuthenticationError(message="invalid, expired or revoked API token")
         request.user = api_token.user
+        await token_rate_limit(api_token)
         _require_scope(api_token.scopes, self.scope)
         if self.staff:
             _require_staff(api_token.user)

@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Status
 
 from campaigns.api.auth import LAUNCH, READ, WRITE
 from campaigns.api.common import ApiRouter, aget_or_404, apage, links, ordered, responses, user_of
-from campaigns.models import ApiToken, Campaign
+from campaigns.models import ApiToken, Campaign, Team
 from campaigns.schemas import (
     CampaignFilters,
     CampaignIn,
@@ -30,6 +31,7 @@ from campaigns.schemas import (
     PageOut,
 )
 from campaigns.services.campaign_edit import campaign_delete, campaign_update
+from campaigns.services.errors import InvalidInput
 from campaigns.services.estimate import campaign_estimate, matrix_estimate
 from campaigns.services.export import CONTENT_TYPES, export_csv, export_json, export_rows, export_xlsx
 from campaigns.services.launch import campaign_cancel, campaign_create, campaign_launch
@@ -53,7 +55,7 @@ EXPORT_RESPONSES = {
 def campaign_out(campaign: Campaign) -> dict[str, Any]:
     """A campaign with its statistics, as ``CampaignOut`` (queries the database)."""
     return {
-        **{f: getattr(campaign, f) for f in ("id", "name", "variants", "max_tokens", "temperature")},
+        **{f: getattr(campaign, f) for f in ("id", "name", "team_id", "variants", "max_tokens", "temperature")},
         **{f: getattr(campaign, f) for f in ("created_at", "launched_at", "finished_at")},
         **campaign_stats(campaign),
         "languages": list(campaign.languages or []),
@@ -82,6 +84,37 @@ def filter_generations(generations: Any, filters: GenerationFilters) -> Any:
 # Create, read, change, delete -----------------------------------------------------------
 
 
+def _team(user: Any, team_id: int | None) -> Team | None:
+    """Team ``team_id`` (None: none) if ``user`` may share with it: a member of it, or staff."""
+    if team_id is None:
+        return None
+    team = Team.objects.filter(id=team_id).first()
+    if team is None or not (user.is_staff or team.members.filter(pk=user.pk).exists()):
+        raise InvalidInput("team_id", f"team_id: no team {team_id} that you are a member of")
+    return team
+
+
+@transaction.atomic
+def _create(user: Any, data: dict[str, Any]) -> Campaign:
+    team = _team(user, data.pop("team_id", None))
+    campaign = campaign_create(owner=user, **data)
+    if team is not None:
+        campaign.team = team
+        campaign.save(update_fields=["team"])
+    return campaign
+
+
+@transaction.atomic
+def _update(user: Any, campaign_id: int, changes: dict[str, Any]) -> Campaign:
+    share = "team_id" in changes
+    team = _team(user, changes.pop("team_id")) if share else None
+    campaign = campaign_update(user=user, campaign_id=campaign_id, **changes)
+    if share and campaign.team_id != (team.id if team else None):
+        campaign.team = team
+        campaign.save(update_fields=["team"])
+    return campaign
+
+
 CAMPAIGN_LINKS = links(
     201,
     "campaign_id",
@@ -100,7 +133,7 @@ CAMPAIGN_LINKS = links(
     "/campaigns", response=responses(201, CampaignOut), auth=WRITE, tags=["campaigns"], openapi_extra=CAMPAIGN_LINKS
 )
 async def campaign_create_view(request: HttpRequest, payload: CampaignIn) -> Status:
-    campaign = await sync_to_async(campaign_create)(owner=user_of(request), **payload.dict())
+    campaign = await sync_to_async(_create)(user_of(request), payload.dict())
     return Status(201, await acampaign_out(campaign))
 
 
@@ -126,7 +159,7 @@ async def campaign_detail(request: HttpRequest, campaign_id: ObjectId) -> dict[s
 )
 async def campaign_update_view(request: HttpRequest, campaign_id: ObjectId, payload: CampaignPatch) -> dict[str, Any]:
     changes = payload.dict(exclude_unset=True)
-    campaign = await sync_to_async(campaign_update)(user=user_of(request), campaign_id=campaign_id, **changes)
+    campaign = await sync_to_async(_update)(user_of(request), campaign_id, changes)
     return await acampaign_out(campaign)
 
 

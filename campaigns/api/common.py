@@ -21,13 +21,21 @@ __all__ = ["ApiRouter", "aget_or_404", "apage", "asave", "links", "ordered", "re
 
 M = TypeVar("M", bound=Model)
 
-ALWAYS = (401, 403, 422)
+ALWAYS = (401, 403, 422, 429)
 BODY_METHODS = {"POST", "PATCH", "PUT"}
 
 
 def responses(status: int, schema: Any, *errors: int) -> dict[int, Any]:
-    """``status`` -> ``schema``, plus ErrorOut for 401, 403, 422 and each of ``errors``."""
+    """``status`` -> ``schema``, plus ErrorOut for 401, 403, 422, 429 and each of ``errors``."""
     return {status: schema, **{code: ErrorOut for code in sorted({*ALWAYS, *errors})}}
+
+
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds until the token may call again (its per-minute request limit was reached)",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
 
 
 def _become_idempotent(operation: Operation) -> None:
@@ -38,7 +46,8 @@ class ApiRouter(Router):
     """A Router for async handlers whose POST operations all honour ``Idempotency-Key``.
 
     It also documents 400 (malformed body) and 413 (body too large) on operations with a
-    body, and 409 (a request with the same key in progress) on POSTs.
+    body, 409 (a request with the same key in progress) on POSTs, and the ``Retry-After``
+    header of 429 (the token's rate limit) everywhere.
     """
 
     def add_api_operation(self, path: str, methods: list[str], view_func: Callable[..., Any], **kwargs: Any) -> None:
@@ -55,6 +64,11 @@ class ApiRouter(Router):
             kwargs["openapi_extra"] = extra
             if isinstance(response, dict):
                 kwargs["response"] = {409: ErrorOut, **response}
+        if isinstance(response, dict) and 429 in response:
+            extra = dict(kwargs.get("openapi_extra") or {})
+            documented = dict(extra.get("responses") or {})
+            documented[429] = {**documented.get(429, {}), "headers": RETRY_AFTER}
+            kwargs["openapi_extra"] = {**extra, "responses": documented}
         super().add_api_operation(path, methods, view_func, **kwargs)
 
 

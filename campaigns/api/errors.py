@@ -19,7 +19,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from campaigns.services.errors import DomainError
+from campaigns.services.errors import DomainError, RateLimited
 
 __all__ = ["install_error_handlers"]
 
@@ -83,7 +83,10 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(DomainError)
     def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
-        return _error(api, request, exc.status_code, exc.message, getattr(exc, "field", None), **_row_errors(exc))
+        response = _error(api, request, exc.status_code, exc.message, getattr(exc, "field", None), **_row_errors(exc))
+        if isinstance(exc, RateLimited):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
 
     @api.exception_handler(DjangoValidationError)
     def django_validation_error(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:

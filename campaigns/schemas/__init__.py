@@ -54,6 +54,16 @@ from campaigns.schemas.generations import (
     GenerationPatch,
     GenerationStatus,
 )
+from campaigns.schemas.quotas import (
+    QuotaCurrentOut,
+    QuotaFilters,
+    QuotaIn,
+    QuotaOut,
+    QuotaPatch,
+    UsageOut,
+    UsageParams,
+    UsageRowOut,
+)
 from campaigns.schemas.registry import (
     LLMModelFilters,
     LLMModelIn,
@@ -111,9 +121,17 @@ __all__ = [
     "ProviderIn",
     "ProviderOut",
     "ProviderPatch",
+    "QuotaCurrentOut",
+    "QuotaFilters",
+    "QuotaIn",
+    "QuotaOut",
+    "QuotaPatch",
     "RowErrorOut",
     "TokenCreatedOut",
     "TokenIn",
     "TokenOut",
+    "UsageOut",
+    "UsageParams",
+    "UsageRowOut",
     "money_str",
 ]

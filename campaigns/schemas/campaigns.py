@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from ninja import Schema
 from pydantic import ConfigDict, Field, WithJsonSchema
 
 from campaigns.models import Campaign
-from campaigns.schemas.common import Budget, IdList, In, Language, Money, Name, PageParams, PatchSchema, Search
+from campaigns.schemas.common import (
+    Budget,
+    IdList,
+    In,
+    Language,
+    Money,
+    Name,
+    ObjectId,
+    PageParams,
+    PatchSchema,
+    Search,
+)
 
 __all__ = [
     "CampaignFilters",
@@ -44,6 +55,9 @@ MATRIX_EXAMPLE = {
 }
 
 
+TEAM_HELP = "share the campaign with this team (you must be a member; staff: any team); null: not shared"
+
+
 class CampaignIn(In):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"name": "Spring launch", **MATRIX_EXAMPLE, "budget_usd": "1.25"}]}
@@ -58,11 +72,13 @@ class CampaignIn(In):
     max_tokens: MaxTokens = 256
     temperature: Temperature = 0.7
     budget_usd: Budget = Field(Decimal("5"), description="a decimal string (or number); never overspent")
+    team_id: ObjectId | None = Field(None, description=TEAM_HELP)
 
 
 class CampaignPatch(PatchSchema):
-    """``name`` and ``budget_usd`` may change at any time; the matrix only while the campaign is a draft."""
+    """``name``, ``budget_usd`` and ``team_id`` may change at any time; the matrix only while a draft."""
 
+    NULLABLE: ClassVar[frozenset[str]] = frozenset({"team_id"})
     model_config = ConfigDict(json_schema_extra={"examples": [{"budget_usd": "2.50"}]})
 
     name: Name | None = None
@@ -74,11 +90,13 @@ class CampaignPatch(PatchSchema):
     languages: Languages | None = None
     max_tokens: MaxTokens | None = None
     temperature: Temperature | None = None
+    team_id: ObjectId | None = Field(None, description=TEAM_HELP)
 
 
 CAMPAIGN_OUT_EXAMPLE = {
     "id": 42,
     "name": "Spring launch",
+    "team_id": None,
     "status": "running",
     "total": 24,
     "queued": 10,
@@ -116,6 +134,7 @@ class CampaignOut(Schema):
 
     id: int
     name: str
+    team_id: int | None = Field(description="the team the campaign is shared with; null: not shared")
     status: CampaignStatus
     total: int
     queued: int

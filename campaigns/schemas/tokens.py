@@ -53,6 +53,7 @@ TOKEN_EXAMPLE = {
     "last_used_at": None,
     "expires_at": None,
     "revoked_at": None,
+    "rate_limit_per_minute": 600,
 }
 
 
@@ -69,6 +70,7 @@ class TokenOut(Schema):
     last_used_at: datetime | None
     expires_at: datetime | None
     revoked_at: datetime | None
+    rate_limit_per_minute: int = Field(description="requests per minute; over it the API answers 429")
 
 
 class TokenCreatedOut(TokenOut):

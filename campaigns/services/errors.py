@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["CampaignStateError", "DomainError", "InvalidInput", "NotFound", "PermissionDenied", "QuotaExceeded"]
+__all__ = [
+    "CampaignStateError",
+    "DomainError",
+    "InvalidInput",
+    "NotFound",
+    "PermissionDenied",
+    "QuotaExceeded",
+    "RateLimited",
+]
 
 
 class DomainError(Exception):
@@ -39,3 +47,13 @@ class QuotaExceeded(DomainError):
     """A spending quota that applies has nothing left; the message names it."""
 
     status_code = 402
+
+
+class RateLimited(DomainError):
+    """Too many requests; ``retry_after`` is the number of seconds to wait."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -24,6 +24,7 @@ from campaigns.engine.costs import cost_usd, estimate_tokens, worst_case_usd
 from campaigns.engine.types import Job, JobResult, ModelSpec, ProviderSpec
 from campaigns.models import Attempt, Campaign, Generation, LLMModel, Provider
 from campaigns.services.budgets import Ledger
+from campaigns.services.bulk import update_many
 from campaigns.services.publish import publish_sync
 from campaigns.services.results import finish_campaigns, jobs_finish
 
@@ -138,8 +139,7 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
                 continue
             free[pid] -= 1
             claimed.append((gen, worst))
-        for gen, _worst in claimed:
-            _save_claimed(gen, owner, expiry, now)
+        update_many(Generation, CLAIMED_FIELDS, [_claimed_values(gen, owner, expiry, now) for gen, _ in claimed])
         for gen, message in skipped:
             _save_skipped(gen, message, now)
         events += ledger.save()
@@ -161,12 +161,17 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
         ]
 
 
-def _save_claimed(gen: Generation, owner: str, expiry: Any, now: Any) -> None:
-    Generation.objects.filter(id=gen.id).update(
-        status=RUNNING, lease_owner=owner, lease_expires_at=expiry, reserved_usd=gen.reserved_usd,
-        quota_reservations=gen.quota_reservations, started_at=gen.started_at or now, progress_chars=0,
-        attempts=gen.attempts, cost_usd=gen.cost_usd, tokens_in=gen.tokens_in, tokens_out=gen.tokens_out,
-    )
+CLAIMED_FIELDS = [
+    "status", "lease_owner", "lease_expires_at", "reserved_usd", "quota_reservations", "started_at",
+    "progress_chars", "attempts", "cost_usd", "tokens_in", "tokens_out",
+]
+
+
+def _claimed_values(gen: Generation, owner: str, expiry: Any, now: Any) -> tuple[int, list[Any]]:
+    return gen.id, [
+        RUNNING, owner, expiry, gen.reserved_usd, gen.quota_reservations, gen.started_at or now, 0,
+        gen.attempts, gen.cost_usd, gen.tokens_in, gen.tokens_out,
+    ]
 
 
 def _save_skipped(gen: Generation, message: str, now: Any) -> None:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from campaigns.engine.types import JobResult
 from campaigns.models import Attempt, Campaign, Generation
 from campaigns.services.budgets import Ledger
+from campaigns.services.bulk import update_many
 from campaigns.services.selectors import campaign_progress
 
 __all__ = ["finish_campaigns", "jobs_finish"]
@@ -40,45 +41,48 @@ def jobs_finish(*, owner: str, results: Sequence[JobResult]) -> list[dict[str, A
             )
         )
         attempts: list[Attempt] = []
+        finished: list[tuple[int, list[Any]]] = []
+        released: list[tuple[int, list[Any]]] = []
         for gen in held:
             r = by_id[gen.id]
             ledger.spend(gen, r.cost_usd)
             ledger.release(gen)
             attempts.extend(_attempt_rows(gen.id, owner, r))
-            _save_result(gen, r, now, estimated=gen.id in estimated_before)
+            if r.status == "released":  # handed back unfinished: run again from the start
+                released.append((gen.id, [QUEUED, 0, *_money(gen, r)]))
+            else:
+                finished.append((gen.id, _finished_values(gen, r, now, estimated=gen.id in estimated_before)))
+        update_many(Generation, RELEASED_FIELDS, released)
+        update_many(Generation, FINISHED_FIELDS, finished)
         Attempt.objects.bulk_create(attempts)
         events = ledger.save()
         events += finish_campaigns({g.campaign_id for g in held}, now)
         return events
 
 
-def _save_result(gen: Generation, r: JobResult, now: Any, *, estimated: bool) -> None:
-    common: dict[str, Any] = {
-        "cost_usd": gen.cost_usd + r.cost_usd,
-        "attempts": gen.attempts + r.attempts,
-        "tokens_in": gen.tokens_in + r.tokens_in,
-        "tokens_out": gen.tokens_out + r.tokens_out,
-        "reserved_usd": Decimal(0),
-        "quota_reservations": {},
-        "lease_owner": "",
-        "lease_expires_at": None,
-    }
-    if r.status == "released":  # handed back unfinished: run again from the start
-        Generation.objects.filter(id=gen.id).update(status=QUEUED, progress_chars=0, **common)
-        return
-    Generation.objects.filter(id=gen.id).update(
-        status=r.status,
-        text=r.text,
-        ttft_ms=r.ttft_ms,
-        latency_ms=r.latency_ms,
-        served_by_id=r.model_id,
-        cost_source="estimated" if estimated else r.cost_source,
-        error=r.error,
-        finish_reason=r.finish_reason,
-        response_id=r.response_id,
-        finished_at=now,
-        **common,
-    )
+MONEY_FIELDS = [
+    "cost_usd", "attempts", "tokens_in", "tokens_out", "reserved_usd", "quota_reservations", "lease_owner",
+    "lease_expires_at",
+]
+RELEASED_FIELDS = ["status", "progress_chars", *MONEY_FIELDS]
+FINISHED_FIELDS = [
+    "status", "text", "ttft_ms", "latency_ms", "served_by", "cost_source", "error", "finish_reason", "response_id",
+    "finished_at", *MONEY_FIELDS,
+]
+
+
+def _money(gen: Generation, r: JobResult) -> list[Any]:
+    return [
+        gen.cost_usd + r.cost_usd, gen.attempts + r.attempts, gen.tokens_in + r.tokens_in,
+        gen.tokens_out + r.tokens_out, Decimal(0), {}, "", None,
+    ]
+
+
+def _finished_values(gen: Generation, r: JobResult, now: Any, *, estimated: bool) -> list[Any]:
+    return [
+        r.status, r.text, r.ttft_ms, r.latency_ms, r.model_id, "estimated" if estimated else r.cost_source,
+        r.error, r.finish_reason, r.response_id, now, *_money(gen, r),
+    ]
 
 
 def _attempt_rows(job_id: int, owner: str, r: JobResult) -> list[Attempt]:

@@ -22,7 +22,7 @@ def page_of(request: HttpRequest, items: QuerySet[Any]) -> Page:
 
 def visible_campaign(request: HttpRequest, pk: int) -> Campaign:
     """The campaign if the user may see it; others' campaigns are a 404."""
-    return get_object_or_404(campaigns_visible_to(request.user).select_related("owner"), pk=pk)
+    return get_object_or_404(campaigns_visible_to(request.user).select_related("owner", "team"), pk=pk)
 
 
 def wants_json(request: HttpRequest) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -29,16 +30,23 @@ ESTIMATE_ASSUMPTION = (
 
 @login_required
 def campaign_create(request: HttpRequest) -> HttpResponse:
-    form = CampaignForm(request.POST if request.method == "POST" else None)
+    form = CampaignForm(request.POST if request.method == "POST" else None, user=request.user)
     if form.is_bound and form.is_valid():
+        team = form.cleaned_data.get("team")
         try:
-            campaign = launch.campaign_create(owner=request.user, **form.service_kwargs())
+            with transaction.atomic():
+                campaign = launch.campaign_create(owner=request.user, **form.service_kwargs())
+                if team is not None:
+                    campaign.team = team
+                    campaign.save(update_fields=["team"])
         except InvalidInput as exc:
             form.add_service_error(exc.field, exc.message)
         else:
-            messages.success(request, f"Campaign “{campaign.name}” created. Launch it when you are ready.")
+            shared = f" It is shared with {team.name}." if team is not None else ""
+            messages.success(request, f"Campaign “{campaign.name}” created.{shared} Launch it when you are ready.")
             return redirect("campaigns:campaign_detail", pk=campaign.pk)
-    return render(request, "campaigns/campaign_form.html", {"form": form})
+    has_teams = "team" in form.fields and form.fields["team"].queryset.exists()
+    return render(request, "campaigns/campaign_form.html", {"form": form, "has_teams": has_teams})
 
 
 def _estimate_json(result: dict[str, Any], budget: Decimal | None) -> dict[str, Any]:
@@ -92,11 +100,22 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = visible_campaign(request, pk)
     labels = model_labels()
     grid = campaign_grid(campaign=campaign, labels=labels)
+    providers = campaign_providers(campaign=campaign)
     context = {
         "campaign": campaign,
         "grid": grid,
         "summary": campaign_summary(campaign=campaign, grid=grid),
-        "providers": campaign_providers(campaign=campaign),
+        "providers": providers,
+        "providers_json": [
+            {
+                "provider_id": p["provider_id"],
+                "provider": p["provider"],
+                "breaker": p["breaker"],
+                "rate_limited": p["rate_limited"],
+                "rate_limited_count": p["rate_limited_count"],
+            }
+            for p in providers
+        ],
         "model_labels": labels,
         "model_names": [[m.id, m.label or m.name] for m in grid.models],
     }

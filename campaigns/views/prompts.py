@@ -37,7 +37,11 @@ def _saved_message(name: str, usage: TemplateUsage | None, prompt_changed: bool)
             " (shown on their review pages)."
         )
     if prompt_changed and usage.drafts:
-        text += f" {len(usage.drafts)} draft campaign(s) keep the version they were created with."
+        n = len(usage.drafts)
+        text += (
+            f" {n} draft campaign{'s' if n != 1 else ''} {'keep' if n != 1 else 'keeps'} the version"
+            f" {'they were' if n != 1 else 'it was'} created with; new campaigns use this text."
+        )
     return text
 
 

@@ -27,7 +27,7 @@ def dashboard_campaigns(*, user: Any) -> QuerySet[Campaign]:
     """The campaigns ``user`` sees, newest first, annotated with what a dashboard row needs."""
     return (
         campaigns_visible_to(user)
-        .select_related("owner")
+        .select_related("owner", "team")
         .annotate(
             n_generations=Count("generations"),
             n_done=Count("generations", filter=Q(generations__status__in=DONE_STATUSES)),

@@ -12,9 +12,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 
-from campaigns.models import Campaign, Generation, LLMModel, PromptTemplate
+from campaigns.models import Campaign, Generation, LLMModel, PromptTemplate, TemplateVersion
 
 __all__ = [
     "PRODUCTS_PER_PAGE",
@@ -63,6 +63,13 @@ class ReviewRow:
     variant: int
     language: str
     cells: list[ReviewCell]
+    version: int | None = None  # the template version the copy was written with (None: before versions)
+    latest_version: int | None = None  # the template's newest version
+
+    @property
+    def show_version(self) -> bool:
+        """Worth showing once the template has been edited: with one version it says nothing."""
+        return self.version is not None and (self.latest_version or 0) > 1
 
 
 @dataclass
@@ -82,7 +89,11 @@ class ReviewBoard:
 
 
 def _rows(
-    generations: Sequence[Generation], models: list[LLMModel], visible: set[int], languages: Sequence[str]
+    generations: Sequence[Generation],
+    models: list[LLMModel],
+    visible: set[int],
+    languages: Sequence[str],
+    latest: dict[int, int],
 ) -> list[ReviewRow]:
     by_row: dict[tuple[int, int, str], dict[int, Generation]] = {}
     templates: dict[int, PromptTemplate] = {}
@@ -98,10 +109,12 @@ def _rows(
 
     rows = []
     for (t_id, variant, language), cells in sorted(by_row.items(), key=row_key):
-        row = ReviewRow(templates[t_id], variant, language, [])
+        row = ReviewRow(templates[t_id], variant, language, [], latest_version=latest.get(t_id))
         for model in models:
             g = cells.get(model.id)
             row.cells.append(ReviewCell(model, g, g is not None and g.id in visible))
+            if g is not None and g.template_version is not None and row.version is None:
+                row.version = g.template_version.number
         if any(c.visible for c in row.cells):
             rows.append(row)
     return rows
@@ -122,15 +135,23 @@ def review_board(*, campaign: Campaign, filters: dict[str, Any], page_number: An
     ids = list(page.object_list)
     generations = list(
         campaign.generations.filter(product_id__in=ids, model__in=models)
-        .select_related("product", "template", "model", "served_by")
+        .select_related("product", "template", "template_version", "model", "served_by")
         .order_by("id")
     )
     visible = set(matching.filter(product_id__in=ids).values_list("id", flat=True))
     by_product: dict[int, list[Generation]] = {}
     for g in generations:
         by_product.setdefault(g.product_id, []).append(g)
+    latest = dict(
+        TemplateVersion.objects.filter(template_id__in={g.template_id for g in generations})
+        .values("template_id")
+        .annotate(n=Max("number"))
+        .values_list("template_id", "n")
+    )
     sections = [
-        ProductSection(by_product[pid][0].product, _rows(by_product[pid], models, visible, campaign.languages or []))
+        ProductSection(
+            by_product[pid][0].product, _rows(by_product[pid], models, visible, campaign.languages or [], latest)
+        )
         for pid in ids
         if pid in by_product
     ]

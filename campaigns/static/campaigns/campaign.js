@@ -5,9 +5,12 @@
  * campaign.status after an action, error. Deltas carry `offset`, the number of
  * characters of that generation sent before the piece, so duplicates are trimmed and
  * gaps are noticed; generation.finished carries the full text and settles the cell.
+ * Right after the snapshot, each running cell gets a delta at offset 0 with `resync: true`
+ * and its full text so far (the database holds it only at the end).
  *
  * provider.status events (and the providers of a snapshot, when it carries them) update
- * the provider panel; the charts (latency distribution, spend by model) are redrawn
+ * the provider panel, which the page starts from its own JSON; quota.warning events show
+ * a banner; the charts (latency distribution, spend by model) are redrawn
  * from the cells, at most a few times a second.
  *
  * Events for a generation the page does not know yet (the campaign was just launched,
@@ -45,6 +48,9 @@
   var modelLabels = labelsEl ? JSON.parse(labelsEl.textContent) : {};
   var modelsEl = document.getElementById("campaign-models");
   var campaignModels = modelsEl ? JSON.parse(modelsEl.textContent) : [];
+  var providersEl = document.getElementById("campaign-providers");
+  var initialProviders = providersEl ? JSON.parse(providersEl.textContent) : [];
+  var quotaWarnings = new Map(); // "scope period" -> the latest quota.warning for it
   var charts = window.CopygenCharts;
   var chartTimer = null;
   var cellsByKey = new Map();
@@ -82,6 +88,7 @@
     tokens: root.querySelector("[data-testid=tokens]"),
     live: root.querySelector("[data-live]"),
     alert: root.querySelector("[data-alert]"),
+    quotaBanner: root.querySelector("[data-quota-banner]"),
   };
 
   /* ---- text helpers (the server counts code points, JavaScript strings UTF-16 units) ---- */
@@ -144,6 +151,7 @@
       id: node.dataset.generationId ? Number(node.dataset.generationId) : null,
       modelId: Number(node.dataset.key.split("-")[2]),
       len: codePoints(textEl.textContent),
+      behind: 0, // after a gap: how far the server's text is known to reach
       done: !!TERMINAL[status],
       ttft: null,
       latency: null,
@@ -166,6 +174,7 @@
   function setText(cell, text) {
     cell.textEl.textContent = text || "";
     cell.len = codePoints(text || "");
+    cell.behind = 0;
     setGap(cell, false);
   }
 
@@ -310,15 +319,22 @@
     if (msg.type === "generation.delta") onDelta(cell, msg);
   }
 
+  /* Append only what lies beyond the cell's text: a duplicate is trimmed, and a resync
+   * (offset 0 with the full text so far, sent to a viewer joining mid-stream) extends the
+   * cell. A piece past the end is a gap: the cell shows "…" until a later delta (or the
+   * resync, or generation.finished) covers it. */
   function onDelta(cell, msg) {
-    if (msg.offset === cell.len) {
-      appendText(cell, msg.text);
-    } else if (msg.offset < cell.len) {
-      var part = dropCodePoints(msg.text, cell.len - msg.offset);
-      if (part) appendText(cell, part);
-    } else {
-      // A gap (a piece was missed while reconnecting): generation.finished brings it all.
+    var text = msg.text || "";
+    var end = msg.offset + codePoints(text);
+    if (msg.offset > cell.len) {
+      cell.behind = Math.max(cell.behind, end);
       setGap(cell, true);
+      return;
+    }
+    if (end > cell.len) appendText(cell, dropCodePoints(text, cell.len - msg.offset));
+    if (cell.behind && (msg.resync || cell.len >= cell.behind)) {
+      cell.behind = 0;
+      setGap(cell, false);
     }
   }
 
@@ -494,6 +510,41 @@
     }
   }
 
+  /* ---- quota warnings (80%, 95% and 100% of a spending quota) ---- */
+  var PERIOD_LABELS = { day: "daily", month: "monthly", total: "total" };
+
+  function quotaText(msg) {
+    if (msg.detail) return msg.detail;
+    var whose = msg.scope === "global" ? "The shared" : "Your";
+    var text = whose + " " + (PERIOD_LABELS[msg.period] || msg.period || "") + " quota is " + msg.level + "% used";
+    if (msg.limit_usd != null) text += " ($" + fixed(msg.spent_usd, 2) + " of $" + fixed(msg.limit_usd, 2) + ")";
+    if (msg.level >= 100) text += ": no more calls start until it resets";
+    if (msg.resets_at) text += "; it resets " + new Date(msg.resets_at).toLocaleString();
+    return text + ".";
+  }
+
+  function onQuotaWarning(msg) {
+    if (!el.quotaBanner) return;
+    var key = (msg.scope || "") + " " + (msg.period || "");
+    var seen = quotaWarnings.get(key);
+    if (seen && seen.level > msg.level) return; // an older, lower warning arriving late
+    quotaWarnings.set(key, msg);
+    var top = 0;
+    el.quotaBanner.textContent = "";
+    quotaWarnings.forEach(function (w) {
+      top = Math.max(top, Number(w.level) || 0);
+      var line = document.createElement("p");
+      line.dataset.testid = "quota-warning";
+      line.dataset.level = w.level;
+      line.textContent = quotaText(w);
+      el.quotaBanner.appendChild(line);
+    });
+    el.quotaBanner.dataset.level = top;
+    el.quotaBanner.classList.toggle("is-critical", top >= 100);
+    el.quotaBanner.setAttribute("role", top >= 100 ? "alert" : "status");
+    el.quotaBanner.hidden = false;
+  }
+
   /* ---- sockets ---- */
   function socketUrl() {
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
@@ -513,6 +564,8 @@
         return onCounts(msg);
       case "provider.status":
         return onProvider(msg);
+      case "quota.warning":
+        return onQuotaWarning(msg);
       case "campaign.status":
         setCampaignStatus(msg.status);
         showAlert("");
@@ -616,6 +669,7 @@
   });
 
   window.addEventListener("resize", scheduleCharts);
+  initialProviders.forEach(onProvider);
   setLive("connecting", "Connecting…");
   scheduleCharts();
   connect();
