@@ -14,8 +14,13 @@ Generate marketing copy with LLMs at scale: catalog, templates, campaigns, live 
 `POST /tokens`, or `manage.py create_api_token USERNAME --scope read --scope write`), or the
 browser session. GET needs the `read` scope; creating, changing and deleting products,
 templates and campaigns, and reviewing generations, needs `write`; launching and cancelling
-needs `launch`; registering providers and models needs `admin` and a staff user; managing
-API tokens needs `admin`. `admin` implies every other scope.
+needs `launch`; registering providers and models and managing quotas needs `admin` and a staff user;
+managing API tokens needs `admin`. `admin` implies every other scope.
+
+**Rate limit**: each token may make `rate_limit_per_minute` requests a minute (600 by
+default); over it the API answers 429 with `Retry-After` (seconds).
+
+**Teams**: a campaign with a `team_id` is shared with that team's members.
 
 **Errors** are always `{"detail": "...", "field": "..."}`; `field` names the input at fault
 when there is one. Other users' campaigns and generations answer 404.
