@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import threading
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -27,6 +29,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--max-in-flight", type=int, default=None, help="concurrent generations (default 500)")
         parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls when idle")
+        parser.add_argument(
+            "--shutdown-grace", type=float, default=45.0,
+            help="seconds a SIGTERM'd worker may take to hand its jobs back before it exits anyway",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         # A stored key that no configured key decrypts stops the worker at start.
@@ -41,8 +47,13 @@ class Command(BaseCommand):
         engine = build_engine(kind="worker", max_in_flight=opts["max_in_flight"])
         engine.poll_interval = opts["poll_interval"]
         loop = asyncio.get_running_loop()
+
+        def shutdown() -> None:
+            self._start_watchdog(opts["shutdown_grace"])
+            asyncio.ensure_future(engine.stop())
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(engine.stop()))
+            loop.add_signal_handler(sig, shutdown)
         listener = asyncio.create_task(self.listen(engine))
         self.stdout.write(f"generation worker {engine.owner} running (max {engine.max_in_flight} in flight)")
         try:
@@ -52,6 +63,18 @@ class Command(BaseCommand):
             await asyncio.gather(listener, return_exceptions=True)
             await engine.client.aclose()
         self.stdout.write(f"generation worker {engine.owner} stopped")
+
+    def _start_watchdog(self, grace: float) -> None:
+        """Exit even if something hangs on the way out; jobs not handed back are taken over
+        by other workers when their leases expire."""
+
+        def hard_exit() -> None:
+            log.error("shutdown took longer than %.0fs; exiting now", grace)
+            os._exit(1)
+
+        timer = threading.Timer(grace, hard_exit)
+        timer.daemon = True
+        timer.start()
 
     async def listen(self, engine: Engine) -> None:
         """Wake-ups and cancels over the channel layer (at-most-once; polling covers losses)."""
