@@ -60,3 +60,17 @@ def test_admin_action_reports_the_result(keyed_simulator, staff_user) -> None:  
     assert "invalid_key: sim: http 401" in response.content.decode().lower()
     assert "sk-wrong-0000" not in response.content.decode()
     assert site.is_registered(Provider)
+
+
+@pytest.mark.django_db
+def test_api_endpoint_tests_the_connection(keyed_simulator, staff_user, user, make_token) -> None:  # type: ignore[no-untyped-def]
+    _, url = keyed_simulator
+    provider = make_provider(url, "sk-right-1234")
+    client = Client()
+    admin_token = make_token(staff_user, "admin")
+    response = client.post(f"/api/v1/providers/{provider.id}/test", HTTP_AUTHORIZATION=f"Bearer {admin_token}")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "ok" and "sim-fast" in body["models"] and "sk-right" not in response.content.decode()
+    marketer = make_token(user, "read", "write")
+    assert client.post(f"/api/v1/providers/{provider.id}/test", HTTP_AUTHORIZATION=f"Bearer {marketer}").status_code == 403

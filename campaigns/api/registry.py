@@ -22,8 +22,10 @@ from campaigns.schemas import (
     ProviderIn,
     ProviderOut,
     ProviderPatch,
+    ProviderTestOut,
 )
 from campaigns.services.errors import InvalidInput
+from campaigns.services.providers import provider_test_connection_async
 
 __all__ = ["router"]
 
@@ -71,6 +73,18 @@ async def provider_detail(request: HttpRequest, provider_id: ObjectId) -> Provid
 async def provider_update(request: HttpRequest, provider_id: ObjectId, payload: ProviderPatch) -> Provider:
     provider = await aget_or_404(Provider.objects.all(), provider_id, "provider")
     return await asave(provider, **_provider_fields(payload.dict(exclude_unset=True), provider))
+
+
+@router.post(
+    "/providers/{provider_id}/test", response=responses(200, ProviderTestOut, 404), auth=STAFF_ADMIN,
+    tags=["providers"],
+)
+async def provider_test(request: HttpRequest, provider_id: ObjectId) -> dict[str, Any]:
+    """Check the key against the provider (lists its models): ok, invalid key, unreachable, rate limited."""
+    provider = await aget_or_404(Provider.objects.all(), provider_id, "provider")
+    result = await provider_test_connection_async(provider)
+    return {"status": result.status, "detail": result.detail, "latency_ms": result.latency_ms,
+            "models": list(result.models)}
 
 
 @router.delete(

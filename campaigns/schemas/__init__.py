@@ -73,6 +73,7 @@ from campaigns.schemas.registry import (
     ProviderIn,
     ProviderOut,
     ProviderPatch,
+    ProviderTestOut,
 )
 from campaigns.schemas.tokens import TokenCreatedOut, TokenIn, TokenOut
 
@@ -121,6 +122,7 @@ __all__ = [
     "ProviderIn",
     "ProviderOut",
     "ProviderPatch",
+    "ProviderTestOut",
     "QuotaCurrentOut",
     "QuotaFilters",
     "QuotaIn",

@@ -19,6 +19,7 @@ __all__ = [
     "ProviderIn",
     "ProviderOut",
     "ProviderPatch",
+    "ProviderTestOut",
 ]
 
 KEY_HELP = "write-only: stored encrypted, shown back only as a hint (its last 4 characters)"
@@ -156,3 +157,21 @@ class LLMModelFilters(PageParams):
         "output_usd_per_mtok",
         "-output_usd_per_mtok",
     ] = "name"
+
+
+class ProviderTestOut(Schema):
+    """What listing the provider's models with its key told."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"status": "ok", "detail": "OpenAI: key accepted, 42 models listed", "latency_ms": 182.4,
+                 "models": ["gpt-4o-mini"]}
+            ]
+        }
+    )
+
+    status: str = Field(description="ok | invalid_key | unreachable | rate_limited | error")
+    detail: str
+    latency_ms: float | None = None
+    models: list[str] = []
