@@ -75,3 +75,57 @@ def test_retry_policy() -> None:
     delays = [policy.delay(ServerError("x", status_code=500), retries_done=n, rng=rng) for n in range(8)]
     assert all(0 < d <= MAX_RETRY_DELAY for d in delays)
     assert delays[0] <= 0.5 and delays[-1] >= MAX_RETRY_DELAY * 0.75
+
+
+async def test_stop_hands_back_a_job_whose_task_does_not_let_go() -> None:
+    """A stream stuck on its way out must not hold up a shutdown: the job is handed back."""
+    import asyncio
+    from decimal import Decimal
+
+    import httpx
+
+    from campaigns.engine import Engine
+    from campaigns.engine.types import Job, JobResult, ModelSpec, ProviderSpec
+
+    written: list[JobResult] = []
+
+    class Store:
+        async def claim(self, *, owner: str, limit: int) -> list[Job]:
+            return []
+
+        async def renew(self, **kwargs: object) -> None: ...
+
+        async def reserve(self, **kwargs: object) -> bool:
+            return False
+
+        async def provider_state(self, **kwargs: object) -> None: ...
+
+        async def finish(self, *, owner: str, results: list[JobResult]) -> list[dict[str, object]]:
+            written.extend(results)
+            return []
+
+    async def publish(campaign_id: int, event: object) -> None: ...
+
+    engine = Engine(store=Store(), publish=publish, client=httpx.AsyncClient(), owner="w1")
+    engine.stop_timeout = 0.2
+    provider = ProviderSpec(id=1, name="p", base_url="http://127.0.0.1:9/v1", api_key="")
+    job = Job(id=7, campaign_id=3, model=ModelSpec(id=1, name="m", provider=provider, input_usd_per_mtok=Decimal(1),
+              output_usd_per_mtok=Decimal(1)), messages=[{"role": "user", "content": "hi"}], max_tokens=10,
+              temperature=0.5)
+
+    async def stubborn() -> None:
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                continue  # ignores cancellation, as a stuck connection close would
+
+    engine.writer.start()
+    task = asyncio.ensure_future(stubborn())
+    await asyncio.sleep(0.01)  # let it reach its first await
+    engine._tasks[job.id], engine._jobs[job.id], engine._texts[job.id] = task, job, ["partial"]
+    await engine.stop()
+    await engine.writer.close()
+    task.cancel()
+    assert [r.status for r in written] == ["released"]
+    assert written[0].attempt_log[0].error.startswith("interrupted") and written[0].cost_source == "estimated"

@@ -131,8 +131,9 @@ def test_kill_9_a_worker_mid_campaign_loses_nothing_and_accounts_every_attempt(c
     interrupted = Attempt.objects.filter(generation__campaign=campaign, error__startswith="interrupted")
     errors = list(Attempt.objects.filter(generation__campaign=campaign).values_list("engine", "error", "number"))
     assert running_before > 0 and interrupted.exists(), (running_before, errors[:20], simulator.stats.requests)
-    # Every request the provider saw is an attempt on record, and costs add up.
-    assert Attempt.objects.filter(generation__campaign=campaign).count() == simulator.stats.requests
+    # Every request the provider saw is an attempt on record (cells the killed worker had
+    # claimed but not yet sent are on record too, as interrupted), and costs add up.
+    assert Attempt.objects.filter(generation__campaign=campaign).count() >= simulator.stats.requests
     assert campaign.spent_usd == sum((g.cost_usd for g in gens), Decimal(0))
     assert campaign.reserved_usd == 0
 

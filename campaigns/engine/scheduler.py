@@ -25,10 +25,11 @@ from typing import Any, Protocol
 import httpx
 
 from campaigns.engine.coalesce import DeltaCoalescer
+from campaigns.engine.costs import cost_usd, estimate_tokens
 from campaigns.engine.job import JobContext, ProviderControls, run_job
 from campaigns.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits
 from campaigns.engine.retry import RetryPolicy
-from campaigns.engine.types import Job, JobResult, ModelSpec, ProviderSpec
+from campaigns.engine.types import AttemptRecord, Job, JobResult, ModelSpec, ProviderSpec
 from campaigns.engine.writer import BatchWriter
 
 __all__ = ["Engine", "JobStore", "Publish"]
@@ -106,6 +107,7 @@ class Engine:
         self._throttled_at: dict[int, float] = {}
         self._side_tasks: set[asyncio.Future[None]] = set()
         self._provider_controls: dict[int, ProviderControls] = {}
+        self.stop_timeout = 10.0
         self.breaker_threshold = breaker_threshold
         self.breaker_cooldown = breaker_cooldown
         self._context = JobContext(
@@ -160,8 +162,19 @@ class Engine:
         for job_id, task in list(self._tasks.items()):
             self._cancel_reasons[job_id] = "released"
             task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if not self._tasks:
+            return
+        _, stuck = await asyncio.wait(list(self._tasks.values()), timeout=self.stop_timeout)
+        for task in stuck:
+            # A stream that does not let go of its connection must not hold up a shutdown:
+            # hand its job back here, its attempt recorded as interrupted (estimated).
+            stuck_id = next((j for j, t in self._tasks.items() if t is task), None)
+            job = self._jobs.get(stuck_id) if stuck_id is not None else None
+            if job is not None:
+                log.warning("job %s did not stop within %.0fs; handing it back", job.id, self.stop_timeout)
+                self.writer.put(_released_result(job, "".join(self._texts.get(job.id, ())), self.owner))
+                self._tasks.pop(job.id, None)
+                self._jobs.pop(job.id, None)
 
     # --- main loop -----------------------------------------------------------------------
     async def run(self) -> None:
@@ -331,6 +344,23 @@ class Engine:
                     await self.store.renew(owner=self.owner, progress=progress)
                 except Exception:
                     log.exception("renewing leases failed")
+
+
+def _released_result(job: Job, text: str, owner: str) -> JobResult:
+    tokens_in = sum(estimate_tokens(str(m.get("content", ""))) + 4 for m in job.messages)
+    tokens_out = min(job.max_tokens, estimate_tokens(text))
+    cost = cost_usd(
+        tokens_in, tokens_out,
+        input_usd_per_mtok=job.model.input_usd_per_mtok, output_usd_per_mtok=job.model.output_usd_per_mtok,
+    )
+    attempt = AttemptRecord(
+        number=job.attempts_before + 1, model_id=job.model.id, error=f"interrupted: {owner} stopped and handed the job back",
+        tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost, cost_source="estimated", closed=True,
+    )
+    return JobResult(
+        job_id=job.id, campaign_id=job.campaign_id, status="released", attempts=1, tokens_in=tokens_in,
+        tokens_out=tokens_out, cost_usd=cost, cost_source="estimated", attempt_log=[attempt],
+    )
 
 
 def _finished_event(r: JobResult) -> dict[str, Any]:
