@@ -8,7 +8,8 @@ It serves ``POST /v1/chat/completions`` (streaming SSE and not, with
 Behaviour comes from three places, later ones winning:
 
 1. the server's :class:`SimConfig` (``manage.py llm_simulator --ttft-ms … --fault-rate …``);
-2. directives in the model name: ``demo-fast@ttft=150,gap=15,len=60,fault=cut,lang=ja``;
+2. directives in the model name: ``demo-fast@ttft=150,gap=15,len=60,fault=cut,lang=ja``
+   (``stamp=1`` writes the send time of the first token into it, for latency benchmarks);
 3. a queue of one-shot faults, pushed with ``POST /_sim/faults {"faults": ["429", "500"]}``
    (or :meth:`Simulator.push_faults`), consumed one per request.
 
@@ -71,6 +72,10 @@ class SimConfig:
     api_key: str = ""
     """If set, requests must send it as a bearer token."""
     seed: int = 0
+    stamp: bool = False
+    """Prefix each stream's first content token with ``[t=<ns>]``: ``time.monotonic_ns()`` when it
+    is written (CLOCK_MONOTONIC is one clock for every process of a Linux machine), so a
+    benchmark measures the time from the provider's send to a viewer's screen."""
 
 
 def parse_model_directives(model: str, base: SimConfig) -> SimConfig:
@@ -86,6 +91,8 @@ def parse_model_directives(model: str, base: SimConfig) -> SimConfig:
             changes[key] = int(value)
         elif key in {"fault", "lang", "framing"}:
             changes[key] = value.strip()
+        elif key == "stamp":
+            changes[key] = value.strip().lower() not in {"", "0", "false", "no"}
     return replace(base, **changes)
 
 
@@ -294,6 +301,8 @@ class Simulator:
                     await send(b'data: {"error": {"message": "upstream model crashed", "type": "server_error"}}\n\n')
                 if i > 0:
                     await asyncio.sleep(cfg.gap_ms * _spread(rng, cfg.jitter) / 1000.0)
+                elif cfg.stamp:
+                    token = f"[t={time.monotonic_ns()}]{token}"
                 await send(chunk({"content": token}))
                 sent.append(token)
                 record["text"] = "".join(sent)

@@ -113,10 +113,12 @@ async def test_stop_hands_back_a_job_whose_task_does_not_let_go() -> None:
               output_usd_per_mtok=Decimal(1)), messages=[{"role": "user", "content": "hi"}], max_tokens=10,
               temperature=0.5)
 
+    let_go = asyncio.Event()
+
     async def stubborn() -> None:
-        while True:
+        while not let_go.is_set():
             try:
-                await asyncio.sleep(3600)
+                await let_go.wait()
             except asyncio.CancelledError:
                 continue  # ignores cancellation, as a stuck connection close would
 
@@ -126,6 +128,8 @@ async def test_stop_hands_back_a_job_whose_task_does_not_let_go() -> None:
     engine._tasks[job.id], engine._jobs[job.id], engine._texts[job.id] = task, job, ["partial"]
     await engine.stop()
     await engine.writer.close()
-    task.cancel()
+    let_go.set()
+    await task
+    await engine.client.aclose()
     assert [r.status for r in written] == ["released"]
     assert written[0].attempt_log[0].error.startswith("interrupted") and written[0].cost_source == "estimated"

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -23,6 +24,12 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 __all__ = ["AdaptiveConcurrency", "BreakerState", "CircuitBreaker", "RateLimitTooSmall", "RateLimits", "WINDOW_SECONDS"]
+
+log = logging.getLogger("copygen.engine")
+
+# Redis connections one process uses for the shared limits; callers past that wait for one.
+REDIS_POOL_SIZE = 32
+REDIS_POOL_WAIT = 30.0
 
 # Providers count a minute from when a request *arrives*; ours starts when it is sent. A
 # second of margin absorbs the difference in transit times between an early request and a
@@ -39,44 +46,68 @@ class RateLimitTooSmall(Exception):
 
 
 class RateLimits:
-    """Moving-window rpm / tpm limits per provider, in memory or shared through Redis."""
+    """Moving-window rpm / tpm limits per provider, in memory or shared through Redis.
+
+    Redis calls share a bounded, *blocking* pool: hundreds of jobs acquiring at once wait for
+    a connection rather than fail (redis-py's default pool raises past 100). If Redis is
+    unreachable the limits are kept in this process alone until it is back (a provider 429
+    is still handled by retries and the adaptive gate): a Redis restart never fails a job.
+    """
 
     def __init__(self, redis_url: str = "", *, key_prefix: str = "copygen-limits") -> None:
         storage: Storage
         if redis_url:
+            from redis.asyncio import BlockingConnectionPool
+
             uri = redis_url.replace("redis://", "async+redis://", 1).replace("rediss://", "async+rediss://", 1)
-            storage = RedisStorage(uri, implementation="redispy", key_prefix=key_prefix)
+            pool = BlockingConnectionPool.from_url(redis_url, max_connections=REDIS_POOL_SIZE, timeout=REDIS_POOL_WAIT)
+            storage = RedisStorage(
+                uri, implementation="redispy", key_prefix=key_prefix, connection_pool=pool  # type: ignore[arg-type]
+            )
         else:
             storage = MemoryStorage()
         self.storage = storage
         self.limiter = MovingWindowRateLimiter(storage)
+        self.shared = bool(redis_url)
+        self._local = MovingWindowRateLimiter(MemoryStorage()) if redis_url else self.limiter
 
     async def acquire(self, provider_id: int, *, rpm: int | None, tpm: int | None, tokens: int) -> float:
         """Wait until one request of ``tokens`` fits both limits and take it; return seconds waited."""
         if tpm and tokens > tpm:
             raise RateLimitTooSmall(f"a request may use {tokens} tokens but the provider's tpm_limit is {tpm}")
+        if not self.shared:
+            return await self._acquire(self.limiter, provider_id, rpm=rpm, tpm=tpm, tokens=tokens)
+        try:
+            return await self._acquire(self.limiter, provider_id, rpm=rpm, tpm=tpm, tokens=tokens)
+        except Exception as exc:  # the shared store is down: limit in this process until it is back
+            log.warning("shared rate limits unavailable (%s: %s); limiting in this process", type(exc).__name__, exc)
+            return await self._acquire(self._local, provider_id, rpm=rpm, tpm=tpm, tokens=tokens)
+
+    async def _acquire(
+        self, limiter: MovingWindowRateLimiter, provider_id: int, *, rpm: int | None, tpm: int | None, tokens: int
+    ) -> float:
         started = time.monotonic()
         key = str(provider_id)
         tpm_item = per_window(tpm) if tpm else None
         rpm_item = per_window(rpm) if rpm else None
         while True:
             # Test both windows first, so a request that can't go yet consumes neither.
-            if tpm_item is not None and not await self.limiter.test(tpm_item, key, "tokens", cost=tokens):
-                await self._sleep_until_room(tpm_item, key, "tokens")
+            if tpm_item is not None and not await limiter.test(tpm_item, key, "tokens", cost=tokens):
+                await self._sleep_until_room(limiter, tpm_item, key, "tokens")
                 continue
-            if rpm_item is not None and not await self.limiter.test(rpm_item, key, "requests"):
-                await self._sleep_until_room(rpm_item, key, "requests")
+            if rpm_item is not None and not await limiter.test(rpm_item, key, "requests"):
+                await self._sleep_until_room(limiter, rpm_item, key, "requests")
                 continue
             # Hits are atomic; losing a race between test and hit just means trying again
             # (a lost race after the token hit leaves that headroom unused for one window).
-            if tpm_item is not None and not await self.limiter.hit(tpm_item, key, "tokens", cost=tokens):
+            if tpm_item is not None and not await limiter.hit(tpm_item, key, "tokens", cost=tokens):
                 continue
-            if rpm_item is not None and not await self.limiter.hit(rpm_item, key, "requests"):
+            if rpm_item is not None and not await limiter.hit(rpm_item, key, "requests"):
                 continue
             return time.monotonic() - started
 
-    async def _sleep_until_room(self, item: RateLimitItem, *identifiers: str) -> None:
-        stats = await self.limiter.get_window_stats(item, *identifiers)
+    async def _sleep_until_room(self, limiter: MovingWindowRateLimiter, item: RateLimitItem, *identifiers: str) -> None:
+        stats = await limiter.get_window_stats(item, *identifiers)
         wait = stats.reset_time - time.time()
         await asyncio.sleep(min(max(wait, 0.01), 1.0))
 

@@ -18,7 +18,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -46,8 +46,12 @@ class JobStore(Protocol):
         """Lease up to ``limit`` runnable jobs to ``owner`` (reserving their worst-case cost)."""
         ...
 
-    async def renew(self, *, owner: str, progress: Mapping[int, int]) -> None:
-        """Extend the leases of jobs ``owner`` is still running (with characters received so far)."""
+    async def renew(self, *, owner: str, progress: Mapping[int, int]) -> Collection[int] | None:
+        """Extend the leases of jobs ``owner`` is still running (with characters received so far).
+
+        Returns the ids still held (None: unknown); the engine stops the others, which
+        another engine took over after their lease expired.
+        """
         ...
 
     async def reserve(self, *, owner: str, job_id: int, amount_usd: Decimal) -> bool:
@@ -215,6 +219,9 @@ class Engine:
             log.exception("claiming jobs failed")
             return []
         for job in jobs:
+            if job.id in self._tasks:  # already running here: never run one cell twice in one engine
+                log.error("job %s was claimed again while running here; ignored", job.id)
+                continue
             self._jobs[job.id] = job
             self._tasks[job.id] = asyncio.create_task(self._run(job), name=f"copygen-job-{job.id}")
         return jobs
@@ -341,9 +348,21 @@ class Engine:
             if self._tasks:
                 try:
                     progress = {job_id: sum(map(len, self._texts.get(job_id, ()))) for job_id in self._tasks}
-                    await self.store.renew(owner=self.owner, progress=progress)
+                    held = await self.store.renew(owner=self.owner, progress=progress)
+                    if held is not None:
+                        self._drop_lost(set(progress) - set(held))
                 except Exception:
                     log.exception("renewing leases failed")
+
+    def _drop_lost(self, lost: set[int]) -> None:
+        """Stop jobs whose lease another engine took over: it runs them now, and paying the
+        provider twice for one cell helps nobody (their results would not be written anyway)."""
+        for job_id in lost:
+            task = self._tasks.get(job_id)
+            if task is not None:
+                log.warning("job %s: lease lost to another engine; stopping it here", job_id)
+                self._cancel_reasons[job_id] = "released"
+                task.cancel()
 
 
 def _released_result(job: Job, text: str, owner: str) -> JobResult:

@@ -109,6 +109,8 @@ class Ledger:
     # --- rows ----------------------------------------------------------------------------
     def lock_campaigns(self, ids: set[int]) -> None:
         missing = sorted(i for i in ids if i not in self.campaigns)
+        if not missing:  # already locked in this transaction: no query to build
+            return
         for c in _locking(Campaign.objects.filter(id__in=missing)).order_by("id"):
             self.campaigns[c.id] = c
 
@@ -190,6 +192,8 @@ class Ledger:
     def _held_usages(self, held: dict[str, str]) -> list[QuotaUsage]:
         ids = sorted(int(i) for i in held)
         missing = [i for i in ids if i not in self.usages]
+        if not missing:  # most cells hold no quota, or hold already-locked ones
+            return [self.usages[i] for i in ids if i in self.usages]
         for usage in _locking(QuotaUsage.objects.filter(id__in=missing)).select_related("quota__user", "quota__token"):
             self.usages[usage.id] = usage
         return [self.usages[i] for i in ids if i in self.usages]

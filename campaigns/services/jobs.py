@@ -81,18 +81,20 @@ def _provider_free_slots(now: Any) -> dict[int, int]:
     return {p.id: max(0, p.max_concurrency - busy.get(p.id, 0)) for p in providers}
 
 
-def _runnable(now: Any) -> Q:
-    return Q(status=QUEUED) | Q(status=RUNNING, lease_expires_at__lt=now)
+def _runnable(now: Any, owner: str) -> Q:
+    """Queued, or running under someone else's expired lease: never the claimer's own, which it is
+    still running (its renewal was late), or it would run the same cell twice."""
+    return Q(status=QUEUED) | (Q(status=RUNNING, lease_expires_at__lt=now) & ~Q(lease_owner=owner))
 
 
-def _candidates(now: Any, limit: int) -> list[Generation]:
+def _candidates(now: Any, limit: int, owner: str) -> list[Generation]:
     """Up to ``limit`` runnable generations, interleaved round-robin across campaigns."""
     campaign_ids = list(
         Campaign.objects.filter(status=Campaign.Status.RUNNING).order_by("launched_at", "id").values_list("id", flat=True)
     )
     per_campaign: list[list[Generation]] = []
     for campaign_id in campaign_ids:
-        qs = Generation.objects.filter(_runnable(now), campaign_id=campaign_id).order_by("id")
+        qs = Generation.objects.filter(_runnable(now, owner), campaign_id=campaign_id).order_by("id")
         qs = _locking(qs, skip_locked=True, of=("self",)) if connection.vendor == "postgresql" else qs
         rows = list(qs.select_related("model__provider", "model__fallback__provider")[:limit])
         if rows:
@@ -112,7 +114,7 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
         ledger = Ledger(now)
         events = _reap_orphans(now, ledger)
         free = _provider_free_slots(now)
-        candidates = _candidates(now, limit)
+        candidates = _candidates(now, limit, owner)
         if not candidates:
             events += ledger.save()
             return []
@@ -243,16 +245,20 @@ def _worst_case(gen: Generation, campaign: Campaign) -> Decimal:
     )
 
 
-def jobs_renew(*, owner: str, progress: Mapping[int, int]) -> int:
-    """Extend ``owner``'s leases; note how much text each job has received so far."""
+def jobs_renew(*, owner: str, progress: Mapping[int, int]) -> set[int]:
+    """Extend ``owner``'s leases; note how much text each job has received so far.
+
+    Two statements whatever the number of jobs (renewals share the database thread with
+    claims and results, and a late renewal lets another engine take the job over). Returns
+    the ids still held: the caller stops the others, another engine now runs them.
+    """
     expiry = _lease_expiry()
-    renewed = 0
     with transaction.atomic():
-        for job_id, chars in progress.items():
-            renewed += Generation.objects.filter(id=job_id, status=RUNNING, lease_owner=owner).update(
-                lease_expires_at=expiry, progress_chars=chars
-            )
-    return renewed
+        mine = Generation.objects.filter(id__in=list(progress), status=RUNNING, lease_owner=owner)
+        held = set(_locking(mine).values_list("id", flat=True))
+        Generation.objects.filter(id__in=list(held)).update(lease_expires_at=expiry)
+        update_many(Generation, ["progress_chars"], [(job_id, [progress[job_id]]) for job_id in sorted(held)])
+    return held
 
 
 def jobs_reserve(*, owner: str, job_id: int, amount_usd: Decimal) -> bool:
@@ -283,8 +289,8 @@ class DatabaseJobStore:
     async def claim(self, *, owner: str, limit: int) -> list[Job]:
         return await sync_to_async(jobs_claim)(owner=owner, limit=limit)
 
-    async def renew(self, *, owner: str, progress: Mapping[int, int]) -> None:
-        await sync_to_async(jobs_renew)(owner=owner, progress=progress)
+    async def renew(self, *, owner: str, progress: Mapping[int, int]) -> set[int]:
+        return await sync_to_async(jobs_renew)(owner=owner, progress=progress)
 
     async def reserve(self, *, owner: str, job_id: int, amount_usd: Decimal) -> bool:
         return bool(await sync_to_async(jobs_reserve)(owner=owner, job_id=job_id, amount_usd=amount_usd))
