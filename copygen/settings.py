@@ -208,6 +208,8 @@ LOGGING = {
     "loggers": {
         "copygen": {"handlers": ["console"], "level": os.environ.get("COPYGEN_LOG_LEVEL", "INFO")},
         "campaigns": {"handlers": ["console"], "level": os.environ.get("COPYGEN_LOG_LEVEL", "INFO")},
+        # One INFO line per provider request drowns the log of a busy engine.
+        "httpx": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
 
