@@ -116,7 +116,7 @@ def test_kill_9_a_worker_mid_campaign_loses_nothing_and_accounts_every_attempt(c
             if w.poll() is None:
                 w.send_signal(signal.SIGTERM)
         try:
-            out = survivor.communicate(timeout=30)[0].decode()
+            out = survivor.communicate(timeout=60)[0].decode()
         except subprocess.TimeoutExpired:
             dump = subprocess.run([str(ROOT / ".venv/bin/py-spy"), "dump", "--pid", str(survivor.pid)],
                                   capture_output=True, text=True).stdout

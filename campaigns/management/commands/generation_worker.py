@@ -30,9 +30,11 @@ class Command(BaseCommand):
         parser.add_argument("--max-in-flight", type=int, default=None, help="concurrent generations (default 500)")
         parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls when idle")
         parser.add_argument(
-            "--shutdown-grace", type=float, default=45.0,
+            "--shutdown-grace", type=float, default=20.0,
             help="seconds a SIGTERM'd worker may take to hand its jobs back before it exits anyway",
         )
+
+    _engine_stopped = False
 
     def handle(self, *args: Any, **opts: Any) -> None:
         # A stored key that no configured key decrypts stops the worker at start.
@@ -58,17 +60,23 @@ class Command(BaseCommand):
         self.stdout.write(f"generation worker {engine.owner} running (max {engine.max_in_flight} in flight)")
         try:
             await engine.run()
+            self._engine_stopped = True  # every job is written or handed back
         finally:
             listener.cancel()
-            await asyncio.gather(listener, return_exceptions=True)
-            await engine.client.aclose()
+            # Never let the channel layer's cancellation hold the exit up.
+            await asyncio.wait([listener], timeout=5)
+            await asyncio.wait_for(engine.client.aclose(), 5)
         self.stdout.write(f"generation worker {engine.owner} stopped")
+        self.stdout.flush()
 
     def _start_watchdog(self, grace: float) -> None:
         """Exit even if something hangs on the way out; jobs not handed back are taken over
         by other workers when their leases expire."""
 
         def hard_exit() -> None:
+            if self._engine_stopped:  # the work is safe; only cleanup of connections hung
+                log.warning("cleanup took longer than %.0fs after the engine stopped; exiting", grace)
+                os._exit(0)
             log.error("shutdown took longer than %.0fs; exiting now", grace)
             os._exit(1)
 
