@@ -201,13 +201,16 @@ class Engine:
         finally:
             await self.stop()
             await self.writer.close()
-            try:  # live events are best effort: never let them hold up a shutdown
-                await asyncio.wait_for(self._drain_outbox(), 5.0)
-            except TimeoutError:
+            # Live events are best effort: never let them hold up a shutdown. asyncio.wait
+            # (unlike wait_for) does not wait for a send that ignores its cancellation.
+            drain = asyncio.ensure_future(self._drain_outbox())
+            _, pending = await asyncio.wait([drain], timeout=5.0)
+            if pending:
+                drain.cancel()
                 log.warning("dropped %d live events at shutdown", self._outbox.qsize())
             for helper in self._helpers:
                 helper.cancel()
-            await asyncio.gather(*self._helpers, return_exceptions=True)
+            await asyncio.wait(self._helpers, timeout=3.0)
 
     async def _claim(self) -> list[Job]:
         free = self.max_in_flight - self.in_flight

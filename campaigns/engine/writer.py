@@ -56,9 +56,8 @@ class BatchWriter(Generic[T]):
         self._event.set()
         if self._task is None:
             return
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
-        except TimeoutError:
+        _, pending = await asyncio.wait([self._task], timeout=timeout)
+        if pending:
             self._task.cancel()
             log.error("gave up writing %d results at shutdown; their jobs will be re-run", len(self._items))
 

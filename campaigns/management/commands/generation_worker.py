@@ -51,7 +51,7 @@ class Command(BaseCommand):
         loop = asyncio.get_running_loop()
 
         def shutdown() -> None:
-            self._start_watchdog(opts["shutdown_grace"])
+            self._start_watchdog(opts["shutdown_grace"], loop)
             asyncio.ensure_future(engine.stop())
 
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -65,15 +65,17 @@ class Command(BaseCommand):
             listener.cancel()
             # Never let the channel layer's cancellation hold the exit up.
             await asyncio.wait([listener], timeout=5)
-            await asyncio.wait_for(engine.client.aclose(), 5)
+            await asyncio.wait([asyncio.ensure_future(engine.client.aclose())], timeout=5)
         self.stdout.write(f"generation worker {engine.owner} stopped")
         self.stdout.flush()
 
-    def _start_watchdog(self, grace: float) -> None:
+    def _start_watchdog(self, grace: float, loop: asyncio.AbstractEventLoop) -> None:
         """Exit even if something hangs on the way out; jobs not handed back are taken over
         by other workers when their leases expire."""
 
         def hard_exit() -> None:
+            for task in asyncio.all_tasks(loop):  # say what hung, for whoever reads the log
+                log.warning("still pending at exit: %r", task)
             if self._engine_stopped:  # the work is safe; only cleanup of connections hung
                 log.warning("cleanup took longer than %.0fs after the engine stopped; exiting", grace)
                 os._exit(0)
