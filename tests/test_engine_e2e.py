@@ -201,7 +201,7 @@ def test_cells_orphaned_by_a_dead_engine_after_cancel_are_reaped(catalog, user):
                              template_ids=[catalog["templates"][0].id], model_ids=[catalog["models"][0].id])
     campaign_launch(campaign_id=campaign.id)
     [job] = jobs_claim(owner="dead-engine", limit=10)
-    assert Campaign.objects.get(id=campaign.id).reserved_usd == job.reserved_usd > 0
+    assert Campaign.objects.get(id=campaign.id).reserved_usd == Generation.objects.get(id=job.id).reserved_usd > 0
     Campaign.objects.filter(id=campaign.id).update(status=Campaign.Status.CANCELLED)
     Generation.objects.filter(id=job.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     assert jobs_claim(owner="live-engine", limit=10) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -106,7 +107,7 @@ async def test_breaker_opens_jobs_wait_and_then_all_complete(catalog, user, simu
 
 
 async def test_rpm_limit_is_honoured_with_no_429(catalog, user, simulator, inline_engine):
-    simulator.config = simulator.config.__class__(**{**simulator.config.__dict__, "rpm": 12})
+    simulator.config = dataclasses.replace(simulator.config, rpm=12)
     provider = catalog["provider"]
     provider.rpm_limit = 12
     await provider.asave()

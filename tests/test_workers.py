@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 import signal
@@ -15,8 +16,9 @@ import pytest
 from django.db import connection
 
 from campaigns.models import Campaign, Generation
-from campaigns.services.launch import campaign_create, campaign_launch
+from campaigns.services.launch import campaign_launch
 from tests.factories import ProductFactory
+from tests.test_engine_e2e import make_campaign
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -48,11 +50,7 @@ def wait_until(predicate: Any, timeout: float, what: str) -> None:
 
 def test_two_workers_share_a_campaign_and_each_cell_runs_once(catalog, user, simulator, settings):
     settings.COPYGEN_ENGINE = "worker"
-    campaign = campaign_create(
-        owner=user, name="Workers", product_ids=[p.id for p in catalog["products"]],
-        template_ids=[t.id for t in catalog["templates"]], model_ids=[m.id for m in catalog["models"]],
-        variants=5, max_tokens=64, budget_usd=Decimal("10"),
-    )
+    campaign = make_campaign(catalog, user, name="Workers", variants=5)
     workers = [start_worker(), start_worker()]
     try:
         campaign_launch(campaign_id=campaign.id)
@@ -83,11 +81,8 @@ def test_kill_9_a_worker_mid_campaign_loses_nothing_and_accounts_every_attempt(c
         m.name = m.name.split("@")[0] + "@ttft=50,gap=25,len=40,jitter=0.3"
         m.save()
     products = catalog["products"] + [ProductFactory(), ProductFactory()]
-    campaign = campaign_create(
-        owner=user, name="Crash", product_ids=[p.id for p in products],
-        template_ids=[t.id for t in catalog["templates"]], model_ids=[m.id for m in catalog["models"]],
-        variants=15, max_tokens=64, budget_usd=Decimal("10"),
-    )  # 5 × 2 × 2 × 15 = 300 cells
+    campaign = make_campaign(catalog, user, name="Crash", product_ids=[p.id for p in products], variants=15)
+    # 5 products × 2 templates × 2 models × 15 variants = 300 cells
     env = {"COPYGEN_LEASE_SECONDS": "3"}
     workers = {w.pid: w for w in (start_worker(env), start_worker(env))}
 
@@ -142,15 +137,12 @@ def test_kill_9_a_worker_mid_campaign_loses_nothing_and_accounts_every_attempt(c
                     "runs in the PostgreSQL + Redis pass")
 def test_two_workers_share_the_rpm_limit_and_get_no_429(catalog, user, simulator, settings):
     settings.COPYGEN_ENGINE = "worker"
-    simulator.config = simulator.config.__class__(**{**simulator.config.__dict__, "rpm": 30})
+    simulator.config = dataclasses.replace(simulator.config, rpm=30)
     provider = catalog["provider"]
     provider.rpm_limit = 30
     provider.save()
-    campaign = campaign_create(
-        owner=user, name="Limited", product_ids=[p.id for p in catalog["products"]],
-        template_ids=[t.id for t in catalog["templates"]], model_ids=[m.id for m in catalog["models"]],
-        variants=3, max_tokens=64, budget_usd=Decimal("10"),
-    )  # 36 requests > 30 per minute: the last six must wait for the window
+    campaign = make_campaign(catalog, user, name="Limited", variants=3)
+    # 36 requests > 30 per minute: the last six must wait for the window
     workers = [start_worker(), start_worker()]
     try:
         campaign_launch(campaign_id=campaign.id)
@@ -172,11 +164,7 @@ def test_sigterm_hands_in_flight_jobs_back_and_another_worker_finishes_them(cata
     for m in catalog["models"]:
         m.name = m.name.split("@")[0] + "@ttft=50,gap=40,len=40,jitter=0"
         m.save()
-    campaign = campaign_create(
-        owner=user, name="Rolling restart", product_ids=[p.id for p in catalog["products"]],
-        template_ids=[t.id for t in catalog["templates"]], model_ids=[m.id for m in catalog["models"]],
-        variants=2, max_tokens=64, budget_usd=Decimal("10"),
-    )
+    campaign = make_campaign(catalog, user, name="Rolling restart", variants=2)
     first = start_worker()
     second = None
     try:

@@ -8,6 +8,7 @@ from decimal import ROUND_CEILING, Decimal
 __all__ = [
     "MESSAGE_OVERHEAD_TOKENS",
     "cost_usd",
+    "estimate_input_tokens",
     "estimate_tokens",
     "worst_case_input_tokens",
     "worst_case_usd",
@@ -51,3 +52,12 @@ def estimate_tokens(text: str) -> int:
     if not text:
         return 0
     return max(1, (len(text.encode("utf-8")) + 3) // 4)
+
+
+# Role and separator tokens of a chat message, for estimates (the worst case uses 16).
+ESTIMATED_TOKENS_PER_MESSAGE = 4
+
+
+def estimate_input_tokens(messages: Sequence[Mapping[str, str]]) -> int:
+    """A prompt-size estimate when the provider reported no usage."""
+    return sum(estimate_tokens(str(m.get("content", ""))) + ESTIMATED_TOKENS_PER_MESSAGE for m in messages)

@@ -12,7 +12,13 @@ from decimal import Decimal
 
 import httpx
 
-from campaigns.engine.costs import cost_usd, estimate_tokens, worst_case_input_tokens, worst_case_usd
+from campaigns.engine.costs import (
+    cost_usd,
+    estimate_input_tokens,
+    estimate_tokens,
+    worst_case_input_tokens,
+    worst_case_usd,
+)
 from campaigns.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits, RateLimitTooSmall
 from campaigns.engine.retry import RetryPolicy
 from campaigns.engine.types import AttemptRecord, Job, JobResult, ModelSpec
@@ -206,7 +212,7 @@ def _close_attempt(
     elif run.parts or completion is not None:
         # Bill what was received, estimated and marked, never zero.
         text = run.text
-        attempt.tokens_in = sum(estimate_tokens(str(m.get("content", ""))) + 4 for m in run.job.messages)
+        attempt.tokens_in = estimate_input_tokens(run.job.messages)
         attempt.tokens_out = min(run.job.max_tokens, max(estimate_tokens(text), len(run.parts)))
         attempt.cost_source = "estimated"
     attempt.cost_usd = cost_usd(

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import httpx
 
 from campaigns.engine.coalesce import DeltaCoalescer
-from campaigns.engine.costs import cost_usd, estimate_tokens
+from campaigns.engine.costs import cost_usd, estimate_input_tokens, estimate_tokens
 from campaigns.engine.job import JobContext, ProviderControls, run_job
 from campaigns.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits
 from campaigns.engine.retry import RetryPolicy
@@ -275,12 +275,6 @@ class Engine:
             controls.gate.resize(provider.max_concurrency)
         return controls
 
-    def provider_states(self) -> dict[int, dict[str, Any]]:
-        return {
-            pid: {"breaker": c.breaker.state, "concurrency_limit": int(c.gate.limit), "in_use": c.gate.in_use}
-            for pid, c in self._provider_controls.items()
-        }
-
     def _breaker_changed(self, provider: ProviderSpec, state: str) -> None:
         log.warning("provider %s: circuit breaker %s", provider.name, state)
         campaigns = {j.campaign_id for j in self._jobs.values() if j.model.provider.id == provider.id}
@@ -369,7 +363,7 @@ class Engine:
 
 
 def _released_result(job: Job, text: str, owner: str) -> JobResult:
-    tokens_in = sum(estimate_tokens(str(m.get("content", ""))) + 4 for m in job.messages)
+    tokens_in = estimate_input_tokens(job.messages)
     tokens_out = min(job.max_tokens, estimate_tokens(text))
     cost = cost_usd(
         tokens_in, tokens_out,

@@ -43,7 +43,6 @@ class Job:
     messages: Sequence[Mapping[str, str]]
     max_tokens: int
     temperature: float
-    reserved_usd: Decimal = Decimal(0)
     attempts_before: int = 0
     """Attempts already recorded for this generation (by an engine that lost its lease)."""
 

@@ -12,7 +12,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -61,9 +61,6 @@ class Completion:
     usage: Usage | None
     finish_reason: str = ""
     response_id: str = ""
-    ttft_s: float | None = None
-    deltas: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def make_http_client(*, max_connections: int = 1000, transport: str = "aiohttp") -> httpx.AsyncClient:
@@ -138,9 +135,8 @@ def _parse_usage(data: Mapping[str, Any]) -> Usage | None:
 
 
 class _StreamState:
-    def __init__(self, on_delta: Callable[[str], None], started: float) -> None:
+    def __init__(self, on_delta: Callable[[str], None]) -> None:
         self.on_delta = on_delta
-        self.started = started
         self.parts: list[str] = []
         self.completion = Completion(text="", usage=None)
         self.done = False
@@ -167,10 +163,7 @@ class _StreamState:
             delta = choice.get("delta") or {}
             content = delta.get("content") if isinstance(delta, dict) else None
             if content:
-                if self.completion.ttft_s is None:
-                    self.completion.ttft_s = time.monotonic() - self.started
                 self.parts.append(content)
-                self.completion.deltas += 1
                 self.on_delta(content)
             if choice.get("finish_reason"):
                 self.completion.finish_reason = str(choice["finish_reason"])
@@ -191,8 +184,7 @@ async def stream_chat(
     Raises a :class:`ProviderError`; a :class:`StreamError` or timeout carries the
     partial text received so far.
     """
-    started = time.monotonic()
-    state = _StreamState(on_delta, started)
+    state = _StreamState(on_delta)
     url = req.base_url.rstrip("/") + "/chat/completions"
     headers = {"Accept": "text/event-stream", "Content-Type": "application/json"}
     if req.api_key:

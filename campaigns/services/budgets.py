@@ -18,10 +18,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Q
 
 from campaigns.models import Campaign, Generation, Quota, QuotaUsage
+from campaigns.services.locking import locked
 
 __all__ = [
     "WARNING_LEVELS",
@@ -79,15 +79,6 @@ def _applicable(campaign: Campaign) -> Q:
     return q
 
 
-def _locking(qs: Any) -> Any:
-    """Row locks where the database has them (only on the queried table, not joined ones)."""
-    if not connection.features.has_select_for_update:
-        return qs
-    if connection.features.has_select_for_update_of:
-        return qs.select_for_update(of=("self",))
-    return qs.select_for_update()
-
-
 @dataclass
 class Outcome:
     ok: bool
@@ -111,7 +102,7 @@ class Ledger:
         missing = sorted(i for i in ids if i not in self.campaigns)
         if not missing:  # already locked in this transaction: no query to build
             return
-        for c in _locking(Campaign.objects.filter(id__in=missing)).order_by("id"):
+        for c in locked(Campaign.objects.filter(id__in=missing)).order_by("id"):
             self.campaigns[c.id] = c
 
     def campaign(self, campaign_id: int) -> Campaign:
@@ -125,7 +116,7 @@ class Ledger:
             for quota in quotas:
                 start, _ = quota_period(quota.period, self.now)
                 QuotaUsage.objects.get_or_create(quota=quota, period_start=start)
-                usage = _locking(QuotaUsage.objects.filter(quota=quota, period_start=start)).select_related(
+                usage = locked(QuotaUsage.objects.filter(quota=quota, period_start=start)).select_related(
                     "quota__user", "quota__token"
                 ).get()
                 rows.append(self.usages.setdefault(usage.id, usage))
@@ -194,7 +185,7 @@ class Ledger:
         missing = [i for i in ids if i not in self.usages]
         if not missing:  # most cells hold no quota, or hold already-locked ones
             return [self.usages[i] for i in ids if i in self.usages]
-        for usage in _locking(QuotaUsage.objects.filter(id__in=missing)).select_related("quota__user", "quota__token"):
+        for usage in locked(QuotaUsage.objects.filter(id__in=missing)).select_related("quota__user", "quota__token"):
             self.usages[usage.id] = usage
         return [self.usages[i] for i in ids if i in self.usages]
 

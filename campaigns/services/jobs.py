@@ -16,15 +16,16 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from campaigns.engine.costs import cost_usd, estimate_tokens, worst_case_usd
+from campaigns.engine.costs import cost_usd, estimate_input_tokens, worst_case_usd
 from campaigns.engine.types import Job, JobResult, ModelSpec, ProviderSpec
 from campaigns.models import Attempt, Campaign, Generation, LLMModel, Provider
 from campaigns.services.budgets import Ledger
 from campaigns.services.bulk import update_many
+from campaigns.services.locking import locked
 from campaigns.services.publish import publish_sync
 from campaigns.services.results import finish_campaigns, jobs_finish
 
@@ -32,13 +33,6 @@ __all__ = ["DatabaseJobStore", "jobs_claim", "jobs_finish", "jobs_renew", "jobs_
 
 RUNNING = Generation.Status.RUNNING
 QUEUED = Generation.Status.QUEUED
-
-
-def _locking(qs: Any, **kwargs: Any) -> Any:
-    """``select_for_update`` where the database has row locks (SQLite serialises writers)."""
-    if connection.features.has_select_for_update:
-        return qs.select_for_update(**kwargs)
-    return qs
 
 
 def _lease_expiry() -> Any:
@@ -71,7 +65,7 @@ def _model_spec(model: LLMModel, providers: dict[int, ProviderSpec], *, with_fal
 
 
 def _provider_free_slots(now: Any) -> dict[int, int]:
-    providers = list(_locking(Provider.objects.all()).order_by("id"))
+    providers = list(locked(Provider.objects.all()).order_by("id"))
     busy = dict(
         Generation.objects.filter(status=RUNNING, lease_expires_at__gte=now)
         .values_list("model__provider_id")
@@ -95,8 +89,7 @@ def _candidates(now: Any, limit: int, owner: str) -> list[Generation]:
     per_campaign: list[list[Generation]] = []
     for campaign_id in campaign_ids:
         qs = Generation.objects.filter(_runnable(now, owner), campaign_id=campaign_id).order_by("id")
-        qs = _locking(qs, skip_locked=True, of=("self",)) if connection.vendor == "postgresql" else qs
-        rows = list(qs.select_related("model__provider", "model__fallback__provider")[:limit])
+        rows = list(locked(qs, skip_locked=True).select_related("model__provider", "model__fallback__provider")[:limit])
         if rows:
             per_campaign.append(rows)
     ordered: list[Generation] = []
@@ -112,17 +105,17 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
     with transaction.atomic():
         now = timezone.now()
         ledger = Ledger(now)
-        events = _reap_orphans(now, ledger)
+        _reap_orphans(now, ledger)
         free = _provider_free_slots(now)
         candidates = _candidates(now, limit, owner)
         if not candidates:
-            events += ledger.save()
+            _publish_later(ledger.save())
             return []
         ledger.lock_campaigns({g.campaign_id for g in candidates})
         providers: dict[int, ProviderSpec] = {}
         expiry = _lease_expiry()
         blocked: set[int] = set()
-        claimed: list[tuple[Generation, Decimal]] = []
+        claimed: list[Generation] = []
         skipped: list[tuple[Generation, str]] = []
         for gen in candidates:
             campaign = ledger.campaigns[gen.campaign_id]
@@ -131,8 +124,7 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
                 continue
             if gen.status == RUNNING:
                 _account_interrupted_attempt(gen, campaign, ledger)
-            worst = _worst_case(gen, campaign)
-            outcome = ledger.reserve(gen, worst)
+            outcome = ledger.reserve(gen, _worst_case(gen, campaign))
             if not outcome.ok:
                 if outcome.wait:
                     blocked.add(campaign.id)  # settling cells in flight may free money: wait
@@ -140,11 +132,11 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
                     skipped.append((gen, outcome.message))
                 continue
             free[pid] -= 1
-            claimed.append((gen, worst))
-        update_many(Generation, CLAIMED_FIELDS, [_claimed_values(gen, owner, expiry, now) for gen, _ in claimed])
+            claimed.append(gen)
+        update_many(Generation, CLAIMED_FIELDS, [_claimed_values(gen, owner, expiry, now) for gen in claimed])
         for gen, message in skipped:
             _save_skipped(gen, message, now)
-        events += ledger.save()
+        events = ledger.save()
         if skipped:
             events += finish_campaigns({gen.campaign_id for gen, _ in skipped}, now)
         _publish_later(events)
@@ -156,10 +148,9 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
                 messages=gen.messages,
                 max_tokens=ledger.campaigns[gen.campaign_id].max_tokens,
                 temperature=ledger.campaigns[gen.campaign_id].temperature,
-                reserved_usd=worst,
                 attempts_before=gen.attempts,
             )
-            for gen, worst in claimed
+            for gen in claimed
         ]
 
 
@@ -193,7 +184,7 @@ def _publish_later(events: list[dict[str, Any]]) -> None:
 def _account_interrupted_attempt(gen: Generation, campaign: Campaign, ledger: Ledger) -> None:
     """Taking over an expired lease: bill the lost attempt (estimated from the progress its
     engine last reported) and free its reservation, so the cell is reserved afresh."""
-    tokens_in = sum(estimate_tokens(str(m.get("content", ""))) + 4 for m in gen.messages)
+    tokens_in = estimate_input_tokens(gen.messages)
     tokens_out = min(campaign.max_tokens, (gen.progress_chars + 3) // 4)
     cost = cost_usd(
         tokens_in, tokens_out,
@@ -219,7 +210,7 @@ def _account_interrupted_attempt(gen: Generation, campaign: Campaign, ledger: Le
     )
 
 
-def _reap_orphans(now: Any, ledger: Ledger) -> list[dict[str, Any]]:
+def _reap_orphans(now: Any, ledger: Ledger) -> None:
     """Cells of stopped campaigns left running by a crashed engine: cancel them, free their money."""
     orphans = list(
         Generation.objects.filter(status=RUNNING, lease_expires_at__lt=now)
@@ -233,7 +224,6 @@ def _reap_orphans(now: Any, ledger: Ledger) -> list[dict[str, Any]]:
             lease_expires_at=None, finished_at=now,
             error="cancelled: the engine running it stopped after the campaign ended",
         )
-    return []
 
 
 def _worst_case(gen: Generation, campaign: Campaign) -> Decimal:
@@ -255,7 +245,7 @@ def jobs_renew(*, owner: str, progress: Mapping[int, int]) -> set[int]:
     expiry = _lease_expiry()
     with transaction.atomic():
         mine = Generation.objects.filter(id__in=list(progress), status=RUNNING, lease_owner=owner)
-        held = set(_locking(mine).values_list("id", flat=True))
+        held = set(locked(mine).values_list("id", flat=True))
         Generation.objects.filter(id__in=list(held)).update(lease_expires_at=expiry)
         update_many(Generation, ["progress_chars"], [(job_id, [progress[job_id]]) for job_id in sorted(held)])
     return held
@@ -264,7 +254,7 @@ def jobs_renew(*, owner: str, progress: Mapping[int, int]) -> set[int]:
 def jobs_reserve(*, owner: str, job_id: int, amount_usd: Decimal) -> bool:
     """Reserve ``amount_usd`` more for a running job (a fallback model's worst case)."""
     with transaction.atomic():
-        gen = _locking(Generation.objects.filter(id=job_id, status=RUNNING, lease_owner=owner)).first()
+        gen = locked(Generation.objects.filter(id=job_id, status=RUNNING, lease_owner=owner)).first()
         if gen is None:
             return False
         ledger = Ledger(timezone.now())

@@ -6,13 +6,14 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from campaigns.engine.types import JobResult
 from campaigns.models import Attempt, Campaign, Generation
 from campaigns.services.budgets import Ledger
 from campaigns.services.bulk import update_many
+from campaigns.services.locking import locked
 from campaigns.services.selectors import campaign_progress
 
 __all__ = ["finish_campaigns", "jobs_finish"]
@@ -21,17 +22,13 @@ RUNNING = Generation.Status.RUNNING
 QUEUED = Generation.Status.QUEUED
 
 
-def _locking(qs: Any) -> Any:
-    return qs.select_for_update() if connection.features.has_select_for_update else qs
-
-
 def jobs_finish(*, owner: str, results: Sequence[JobResult]) -> list[dict[str, Any]]:
     """Record results held under ``owner``'s lease (a late writer that lost it is ignored);
     return the campaign and quota events to publish."""
     with transaction.atomic():
         now = timezone.now()
         by_id = {r.job_id: r for r in results}
-        held = list(_locking(Generation.objects.filter(id__in=list(by_id), status=RUNNING, lease_owner=owner)))
+        held = list(locked(Generation.objects.filter(id__in=list(by_id), status=RUNNING, lease_owner=owner)))
         ledger = Ledger(now)
         ledger.lock_campaigns({g.campaign_id for g in held})
         # An earlier interrupted attempt's estimate keeps the whole generation marked estimated.

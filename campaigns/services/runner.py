@@ -16,7 +16,7 @@ from campaigns.providers import make_http_client
 from campaigns.services.jobs import DatabaseJobStore
 from campaigns.services.publish import publish_event
 
-__all__ = ["build_engine", "current_engine", "local_signal", "start_inline", "stop_inline"]
+__all__ = ["build_engine", "local_signal", "start_inline", "stop_inline"]
 
 log = logging.getLogger("campaigns")
 
@@ -43,10 +43,6 @@ def build_engine(*, kind: str, max_in_flight: int | None = None) -> Engine:
         # Shared by every process through Redis when it is configured.
         rate_limits=RateLimits(settings.REDIS_URL, key_prefix=f"{settings.REDIS_PREFIX}:limits"),
     )
-
-
-def current_engine() -> Engine | None:
-    return _engine
 
 
 def start_inline() -> Engine:
