@@ -41,9 +41,13 @@ async def _post_webhook(event: Mapping[str, Any]) -> None:
 
 
 def publish_sync(events: Iterable[Mapping[str, Any]]) -> None:
-    """Publish from synchronous code (after a commit)."""
+    """Publish from synchronous code (after a commit), all in one trip to the event loop."""
+    async_to_sync(_publish_all)(list(events))
+
+
+async def _publish_all(events: list[Mapping[str, Any]]) -> None:
     for event in events:
         try:
-            async_to_sync(publish_event)(int(event["campaign_id"]), event)
+            await publish_event(int(event["campaign_id"]), event)
         except Exception:  # live events are best effort; the database has the truth
             log.warning("publishing %s failed", event.get("type"), exc_info=True)

@@ -24,13 +24,7 @@ def engine_signal(kind: str, *, campaign_id: int) -> None:
 
     runner.local_signal(kind, campaign_id=campaign_id)
     if settings.COPYGEN_ENGINE == "worker":
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        try:
-            async_to_sync(layer.group_send)(ENGINE_GROUP, {"type": f"engine.{kind}", "campaign_id": campaign_id})
-        except Exception:  # the workers poll; a lost wake-up only delays them
-            log.warning("could not signal workers (%s campaign %s)", kind, campaign_id, exc_info=True)
+        async_to_sync(_notify_workers)(kind, campaign_id)
 
 
 async def engine_signal_async(kind: str, *, campaign_id: int) -> None:
@@ -39,9 +33,14 @@ async def engine_signal_async(kind: str, *, campaign_id: int) -> None:
 
     runner.local_signal(kind, campaign_id=campaign_id)
     if settings.COPYGEN_ENGINE == "worker":
-        layer = get_channel_layer()
-        if layer is not None:
-            try:
-                await layer.group_send(ENGINE_GROUP, {"type": f"engine.{kind}", "campaign_id": campaign_id})
-            except Exception:
-                log.warning("could not signal workers (%s campaign %s)", kind, campaign_id, exc_info=True)
+        await _notify_workers(kind, campaign_id)
+
+
+async def _notify_workers(kind: str, campaign_id: int) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        await layer.group_send(ENGINE_GROUP, {"type": f"engine.{kind}", "campaign_id": campaign_id})
+    except Exception:  # the workers poll; a lost wake-up only delays them
+        log.warning("could not signal workers (%s campaign %s)", kind, campaign_id, exc_info=True)
