@@ -13,30 +13,14 @@ from django.urls import reverse
 
 from campaigns.models import Campaign, Generation, Product, PromptTemplate
 from campaigns.services.errors import InvalidInput
-from campaigns.services.launch import campaign_create, campaign_launch
+from campaigns.services.launch import campaign_launch
+from tests import view_support
 from tests.factories import LLMModelFactory, ProductFactory
+from tests.view_support import campaign_post, make_campaign
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture
-def client_for(client: Client) -> Any:
-    def login(user: Any) -> Client:
-        client.force_login(user)
-        return client
-
-    return login
-
-
-def make_campaign(owner: Any, catalog: dict[str, Any], **kwargs: Any) -> Campaign:
-    options = {"name": "Spring launch", "variants": 2, "budget_usd": Decimal("0.5"), **kwargs}
-    return campaign_create(
-        owner=owner,
-        product_ids=[p.id for p in catalog["products"]],
-        template_ids=[t.id for t in catalog["templates"]],
-        model_ids=[m.id for m in catalog["models"]],
-        **options,
-    )
+client_for = view_support.client_for  # the fixture, shared by the view tests
 
 
 def cells(html: str) -> list[str]:
@@ -97,7 +81,7 @@ def test_nav_shows_admin_to_staff_only(client_for: Any, user: Any, staff_user: A
 def test_dashboard_lists_only_visible_campaigns(
     client_for: Any, user: Any, other_user: Any, staff_user: Any, catalog: dict[str, Any]
 ) -> None:
-    mine = make_campaign(user, catalog, name="Mine")
+    mine = make_campaign(user, catalog, name="Mine", variants=2)
     theirs = make_campaign(other_user, catalog, name="Theirs")
     html = client_for(user).get(reverse("campaigns:dashboard")).content.decode()
     assert reverse("campaigns:campaign_detail", args=[mine.pk]) in html
@@ -282,21 +266,6 @@ def test_preview_is_post_only(client_for: Any, user: Any) -> None:
 
 
 # --- new campaign ---------------------------------------------------------------------------
-def campaign_post(catalog: dict[str, Any], **overrides: Any) -> dict[str, Any]:
-    data = {
-        "name": "Autumn",
-        "products": [p.pk for p in catalog["products"][:2]],
-        "templates": [catalog["templates"][0].pk],
-        "models": [m.pk for m in catalog["models"]],
-        "variants": "3",
-        "max_tokens": "128",
-        "temperature": "0.5",
-        "budget_usd": "1.25",
-    }
-    data.update(overrides)
-    return data
-
-
 def test_campaign_form_lists_active_models_with_prices(client_for: Any, user: Any, catalog: dict[str, Any]) -> None:
     LLMModelFactory(provider=catalog["provider"], name="retired-model", is_active=False)
     html = client_for(user).get(reverse("campaigns:campaign_create")).content.decode()
@@ -352,7 +321,7 @@ def test_campaign_create_with_languages(client_for: Any, user: Any, catalog: dic
 
 # --- live campaign page ---------------------------------------------------------------------
 def test_campaign_page_renders_the_grid_skeleton(client_for: Any, user: Any, catalog: dict[str, Any]) -> None:
-    campaign = make_campaign(user, catalog)
+    campaign = make_campaign(user, catalog, variants=2)
     response = client_for(user).get(reverse("campaigns:campaign_detail", args=[campaign.pk]))
     html = response.content.decode()
     found = cells(html)

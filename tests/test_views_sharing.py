@@ -11,25 +11,17 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from campaigns.models import Campaign, Quota, QuotaUsage, Team
 from campaigns.services.budgets import quota_period
 from campaigns.views.prompts import _saved_message
-from tests.test_views import campaign_post
-from tests.test_views_studio import finished_campaign, make_campaign
+from tests import view_support
+from tests.view_support import campaign_post, finished_campaign, make_campaign
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture
-def client_for(client: Client) -> Any:
-    def login(user: Any) -> Client:
-        client.force_login(user)
-        return client
-
-    return login
+client_for = view_support.client_for  # the fixture, shared by the view tests
 
 
 @pytest.fixture

@@ -17,12 +17,16 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.models import Attempt, Campaign, Generation, Product
+from campaigns.models import Attempt, Generation, Product
 from campaigns.services.estimate import matrix_estimate
-from campaigns.services.launch import campaign_create, campaign_launch
+from campaigns.services.launch import campaign_launch
+from tests import view_support
 from tests.factories import ProductFactory
+from tests.view_support import finished_campaign, make_campaign
 
 pytestmark = pytest.mark.django_db
+
+client_for = view_support.client_for  # the fixture, shared by the view tests
 
 SIMPLE_CSV = (
     "name,description,language,color\n"
@@ -35,44 +39,6 @@ SHOPIFY_CSV = (
     "trail-runner,Trail Runner,<p>Grippy <b>sole</b></p>,Acme,Shoes,trail,Size,42\n"
     "trail-runner,,,,,,,43\n"
 )
-
-
-@pytest.fixture
-def client_for(client: Client) -> Any:
-    def login(user: Any) -> Client:
-        client.force_login(user)
-        return client
-
-    return login
-
-
-def make_campaign(owner: Any, catalog: dict[str, Any], **kwargs: Any) -> Campaign:
-    options = {"name": "Spring launch", "variants": 1, "budget_usd": Decimal("0.5"), **kwargs}
-    return campaign_create(
-        owner=owner,
-        product_ids=[p.id for p in catalog["products"]],
-        template_ids=[t.id for t in catalog["templates"]],
-        model_ids=[m.id for m in catalog["models"]],
-        **options,
-    )
-
-
-def finished_campaign(owner: Any, catalog: dict[str, Any], **kwargs: Any) -> Campaign:
-    """A launched campaign whose cells all succeeded, each costing $0.001."""
-    campaign = make_campaign(owner, catalog, **kwargs)
-    campaign_launch(campaign_id=campaign.pk)
-    now = timezone.now()
-    for g in campaign.generations.all():
-        g.status = Generation.Status.SUCCEEDED
-        g.text = f"Copy {g.pk}"
-        g.cost_usd = Decimal("0.001")
-        g.cost_source = "reported"
-        g.latency_ms = 900.0
-        g.finished_at = now
-        g.save()
-    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.COMPLETED, finished_at=now)
-    campaign.refresh_from_db()
-    return campaign
 
 
 def upload(client: Client, content: str, name: str = "products.csv", language: str = "en") -> Any:

@@ -1,11 +1,12 @@
-"""Helpers shared by the views: paging, the campaign a user may see, JSON answers."""
+"""Helpers shared by the views: paging, the campaign a user may see, saving what a user owns, JSON answers."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
+from django.forms import ModelForm
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 
@@ -23,6 +24,15 @@ def page_of(request: HttpRequest, items: QuerySet[Any]) -> Page:
 def visible_campaign(request: HttpRequest, pk: int) -> Campaign:
     """The campaign if the user may see it; others' campaigns are a 404."""
     return get_object_or_404(campaigns_visible_to(request.user).select_related("owner", "team"), pk=pk)
+
+
+def save_owned(form: ModelForm, user: Any) -> Model:
+    """Save a valid form's object; a new one is owned by ``user``."""
+    obj = form.save(commit=False)
+    if obj.pk is None:
+        obj.owner = user
+    obj.save()
+    return obj
 
 
 def wants_json(request: HttpRequest) -> bool:

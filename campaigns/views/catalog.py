@@ -15,7 +15,7 @@ from campaigns.forms import ProductForm, ProductImportForm
 from campaigns.models import Product
 from campaigns.services import imports
 from campaigns.services.errors import InvalidInput
-from campaigns.views._common import page_of
+from campaigns.views._common import page_of, save_owned
 
 # The file being imported waits in the session between the preview and the confirmation.
 IMPORT_SESSION_KEY = "product_import"
@@ -35,10 +35,7 @@ def product_list(request: HttpRequest) -> HttpResponse:
 def _product_form(request: HttpRequest, product: Product | None) -> HttpResponse:
     form = ProductForm(request.POST, instance=product) if request.method == "POST" else None
     if form is not None and form.is_valid():
-        saved = form.save(commit=False)
-        if product is None:
-            saved.owner = request.user
-        saved.save()
+        saved = save_owned(form, request.user)
         messages.success(request, f"Product “{saved.name}” {'created' if product is None else 'saved'}.")
         return redirect("campaigns:product_list")
     form = form or ProductForm(instance=product)

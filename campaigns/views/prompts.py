@@ -13,7 +13,7 @@ from campaigns.forms import PromptTemplateForm
 from campaigns.models import Product, PromptTemplate
 from campaigns.services import launch
 from campaigns.services.studio.templates import TemplateUsage, template_usage, template_variables
-from campaigns.views._common import page_of
+from campaigns.views._common import page_of, save_owned
 
 PREVIEW_PRODUCTS = 200
 PROMPT_FIELDS = {"system_prompt", "body"}
@@ -49,10 +49,7 @@ def _template_form(request: HttpRequest, template: PromptTemplate | None) -> Htt
     usage = template_usage(template=template, user=request.user) if template else None
     form = PromptTemplateForm(request.POST, instance=template) if request.method == "POST" else None
     if form is not None and form.is_valid():
-        saved = form.save(commit=False)
-        if template is None:
-            saved.owner = request.user
-        saved.save()
+        saved = save_owned(form, request.user)
         prompt_changed = bool(PROMPT_FIELDS & set(form.changed_data))
         messages.success(request, _saved_message(saved.name, usage, prompt_changed))
         return redirect("campaigns:template_list")

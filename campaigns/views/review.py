@@ -68,12 +68,11 @@ def generation_review(request: HttpRequest, pk: int) -> HttpResponse:
         if json:
             return error_json(exc)
         messages.error(request, exc.message)
-        generation = None
-    if json and generation is not None:
-        return JsonResponse(_review_json(generation))
+    else:
+        if json:
+            return JsonResponse(_review_json(generation))
+        messages.success(request, "Review saved.")
     back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = reverse("campaigns:dashboard")
-    if generation is not None:
-        messages.success(request, "Review saved.")
     return redirect(back)

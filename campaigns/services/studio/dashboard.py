@@ -13,9 +13,19 @@ from django.db.models.functions import Coalesce
 from campaigns.models import Campaign, Generation
 from campaigns.services.selectors import campaigns_visible_to
 
-__all__ = ["DashboardRow", "dashboard_campaigns", "dashboard_row", "dashboard_totals"]
+__all__ = ["DashboardRow", "dashboard_campaigns", "dashboard_row", "dashboard_totals", "done_percent", "spend_percent"]
 
 DONE_STATUSES = tuple(Generation.TERMINAL)
+
+
+def done_percent(done: int, total: int) -> int:
+    """Progress in whole percent, rounded down (0 when there is nothing to do)."""
+    return 100 * done // total if total else 0
+
+
+def spend_percent(spend: Decimal, budget: Decimal) -> int:
+    """Spend against the budget in percent, capped at 100 (0 without a budget)."""
+    return min(100, round(100 * spend / budget)) if budget else 0
 
 
 def _m2m_count(through: Any) -> Coalesce:
@@ -54,11 +64,11 @@ class DashboardRow:
 
     @property
     def percent(self) -> int:
-        return 100 * self.done // self.total if self.total else 0
+        return done_percent(self.done, self.total)
 
     @property
     def spend_percent(self) -> int:
-        return min(100, round(100 * self.spend / self.budget)) if self.budget else 0
+        return spend_percent(self.spend, self.budget)
 
 
 def dashboard_row(campaign: Any) -> DashboardRow:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from campaigns.models import Campaign, LLMModel, Product, PromptTemplate
+from campaigns.models import Campaign, Generation, LLMModel, Product, PromptTemplate
 from campaigns.services.selectors import SNAPSHOT_LIMIT, campaign_stats, generation_dict
+from campaigns.services.studio.dashboard import done_percent, spend_percent
 
 __all__ = ["GRID_CELL_LIMIT", "Cell", "Column", "Grid", "Header", "campaign_grid", "campaign_summary", "model_labels"]
 
@@ -149,16 +150,16 @@ def campaign_grid(*, campaign: Campaign, labels: dict[int, str]) -> Grid:
 def campaign_summary(*, campaign: Campaign, grid: Grid) -> dict[str, Any]:
     """Progress, spend against the budget and latency percentiles, from the generations."""
     stats = campaign_stats(campaign)
-    done = stats["succeeded"] + stats["failed"] + stats["cancelled"] + stats["skipped"]
+    done = sum(stats[status] for status in Generation.TERMINAL)
     total = stats["total"] or grid.cell_count
     spend, budget = Decimal(stats["spend_usd"]), Decimal(stats["budget_usd"])
     return {
         **stats,
         "done": done,
         "total": total,
-        "percent": 100 * done // total if total else 0,
+        "percent": done_percent(done, total),
         "spend": spend,
         "budget": budget,
-        "spend_percent": min(100, round(100 * spend / budget)) if budget else 0,
+        "spend_percent": spend_percent(spend, budget),
         "counts": [(name, stats[name]) for name in COUNTED_STATUSES],
     }

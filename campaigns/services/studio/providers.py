@@ -40,7 +40,6 @@ def campaign_providers(*, campaign: Campaign) -> list[dict[str, Any]]:
                 "provider": p.name,
                 "breaker": p.breaker_state or "closed",
                 "breaker_label": BREAKER_LABELS.get(p.breaker_state, p.breaker_state),
-                "breaker_changed_at": p.breaker_changed_at,
                 "rate_limited": bool(row["last"] and row["last"] >= recent),
                 "rate_limited_count": row["n"],
             }
