@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connection
 from django.test import AsyncClient, Client
+from django.test.utils import CaptureQueriesContext
 
 from campaigns.models import ApiToken, Attempt, Campaign, Generation, Quota, QuotaUsage, Team
 from campaigns.services.budgets import quota_period
@@ -130,6 +133,24 @@ def test_quotas_crud_with_current_period(admin_api: Api, user: Any, catalog: dic
     assert listed["count"] == 1 and listed["items"][0]["id"] == quota["id"]
     assert admin_api.delete(f"/quotas/{quota['id']}").status_code == 204
     assert_error(admin_api.get(f"/quotas/{quota['id']}"), 404)
+
+
+def test_quota_list_reads_every_current_period_at_once(admin_api: Api) -> None:
+    now = datetime.now(UTC)
+    quotas = [Quota.objects.create(scope="global", period=p, limit_usd="4") for p in ("day", "month", "total")]
+    for spent, quota in enumerate(quotas, start=1):
+        QuotaUsage.objects.create(quota=quota, period_start=quota_period(quota.period, now)[0], spent_usd=spent)
+    yesterday = quota_period("day", now)[0] - timedelta(days=1)
+    QuotaUsage.objects.create(quota=quotas[0], period_start=yesterday, spent_usd="3.5")  # a past period
+    with CaptureQueriesContext(connection) as queries:
+        listed = admin_api.get("/quotas").json()
+    assert {item["id"]: item["current"]["spent_usd"] for item in listed["items"]} == {
+        quotas[0].id: "1",
+        quotas[1].id: "2",
+        quotas[2].id: "3",
+    }
+    usage_table = QuotaUsage._meta.db_table
+    assert sum(usage_table in q["sql"] for q in queries.captured_queries) == 1
 
 
 def test_quota_scope_must_match_its_subject(admin_api: Api, user: Any, staff_user: Any) -> None:

@@ -149,6 +149,15 @@ def test_campaign_update_in_draft_then_only_name_and_budget(api: Api, catalog: d
     assert renamed["name"] == "Renamed" and renamed["budget_usd"] == "4.5"
 
 
+def test_inactive_models_are_refused_on_create_and_update(api: Api, catalog: dict[str, Any]) -> None:
+    retired = LLMModelFactory(provider=catalog["provider"], name="retired", is_active=False)
+    body = campaign_body(catalog, model_ids=[catalog["models"][0].id, retired.id])
+    assert_error(api.post("/campaigns", body), 422, "model_ids", "inactive model retired")
+    campaign_id = api.post("/campaigns", campaign_body(catalog)).json()["id"]
+    assert_error(api.patch(f"/campaigns/{campaign_id}", {"model_ids": [retired.id]}), 422, "model_ids", "retired")
+    assert api.get(f"/campaigns/{campaign_id}").json()["model_ids"] == [m.id for m in catalog["models"]]
+
+
 def test_campaign_delete(api: Api, catalog: dict[str, Any]) -> None:
     draft = api.post("/campaigns", campaign_body(catalog)).json()["id"]
     assert api.delete(f"/campaigns/{draft}").status_code == 204

@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Status
 
 from campaigns.api.auth import LAUNCH, READ, WRITE
-from campaigns.api.common import ApiRouter, aget_or_404, apage, links, ordered, responses, user_of
+from campaigns.api.common import ApiRouter, aget_or_404, apage, asearch_page, links, ordered, responses, user_of
 from campaigns.models import ApiToken, Campaign, Team
 from campaigns.schemas import (
     CampaignFilters,
@@ -66,6 +66,12 @@ def campaign_out(campaign: Campaign) -> dict[str, Any]:
 
 
 acampaign_out = sync_to_async(campaign_out)
+
+
+@sync_to_async
+def _campaigns_out(campaigns: list[Campaign]) -> list[dict[str, Any]]:
+    """``campaign_out`` of each campaign of a page, in one trip to the worker thread."""
+    return [campaign_out(c) for c in campaigns]
 
 
 async def _campaign(request: HttpRequest, campaign_id: int) -> Campaign:
@@ -142,10 +148,8 @@ async def campaign_list(request: HttpRequest, filters: Query[CampaignFilters]) -
     campaigns = campaigns_visible_to(user_of(request)).prefetch_related("products", "templates", "llm_models")
     if filters.status is not None:
         campaigns = campaigns.filter(status=filters.status)
-    if filters.search:
-        campaigns = campaigns.filter(name__icontains=filters.search)
-    page = await apage(ordered(campaigns, filters.ordering), filters)
-    page["items"] = [await acampaign_out(c) for c in page["items"]]
+    page = await asearch_page(campaigns, filters, "name")
+    page["items"] = await _campaigns_out(page["items"])
     return page
 
 

@@ -5,12 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db.models import Q
 from django.http import HttpRequest
 from ninja import File, Query, Status, UploadedFile
 
 from campaigns.api.auth import READ, WRITE
-from campaigns.api.common import ApiRouter, aget_or_404, apage, asave, links, ordered, responses, user_of
+from campaigns.api.common import (
+    ApiRouter,
+    adelete_or_404,
+    aget_or_404,
+    asave,
+    asearch_page,
+    links,
+    responses,
+    user_of,
+)
 from campaigns.models import Product, PromptTemplate
 from campaigns.schemas import (
     ImportErrorOut,
@@ -55,11 +63,9 @@ MALFORMED_MULTIPART = (
 @router.get("/products", response=responses(200, PageOut[ProductOut]), tags=["products"])
 async def product_list(request: HttpRequest, filters: Query[ProductFilters]) -> dict[str, Any]:
     products = Product.objects.all()
-    if filters.search:
-        products = products.filter(Q(name__icontains=filters.search) | Q(description__icontains=filters.search))
     if filters.language:
         products = products.filter(language=filters.language)
-    return await apage(ordered(products, filters.ordering), filters)
+    return await asearch_page(products, filters, "name", "description")
 
 
 @router.post(
@@ -106,9 +112,7 @@ async def product_update(request: HttpRequest, product_id: ObjectId, payload: Pr
 
 @router.delete("/products/{product_id}", response=responses(204, None, 404, 409), auth=WRITE, tags=["products"])
 async def product_delete(request: HttpRequest, product_id: ObjectId) -> Status:
-    product = await aget_or_404(Product.objects.all(), product_id, "product")
-    await product.adelete()
-    return Status(204, None)
+    return await adelete_or_404(Product.objects.all(), product_id, "product")
 
 
 # Templates ------------------------------------------------------------------------------
@@ -116,10 +120,7 @@ async def product_delete(request: HttpRequest, product_id: ObjectId) -> Status:
 
 @router.get("/templates", response=responses(200, PageOut[PromptTemplateOut]), tags=["templates"])
 async def template_list(request: HttpRequest, filters: Query[PromptTemplateFilters]) -> dict[str, Any]:
-    templates = PromptTemplate.objects.all()
-    if filters.search:
-        templates = templates.filter(Q(name__icontains=filters.search) | Q(body__icontains=filters.search))
-    return await apage(ordered(templates, filters.ordering), filters)
+    return await asearch_page(PromptTemplate.objects.all(), filters, "name", "body")
 
 
 @router.post(
@@ -148,6 +149,4 @@ async def template_update(request: HttpRequest, template_id: ObjectId, payload: 
 
 @router.delete("/templates/{template_id}", response=responses(204, None, 404, 409), auth=WRITE, tags=["templates"])
 async def template_delete(request: HttpRequest, template_id: ObjectId) -> Status:
-    template = await aget_or_404(PromptTemplate.objects.all(), template_id, "template")
-    await template.adelete()
-    return Status(204, None)
+    return await adelete_or_404(PromptTemplate.objects.all(), template_id, "template")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
+from functools import reduce
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Status
 from ninja.errors import ConfigError
 from ninja.operation import Operation
 from ninja.signature import is_async
@@ -17,7 +19,19 @@ from campaigns.api.idempotency import OPENAPI_PARAMETER, IdempotentOperation
 from campaigns.schemas import ErrorOut, PageParams
 from campaigns.services.errors import NotFound
 
-__all__ = ["ApiRouter", "aget_or_404", "apage", "asave", "links", "ordered", "responses", "save", "user_of"]
+__all__ = [
+    "ApiRouter",
+    "adelete_or_404",
+    "aget_or_404",
+    "apage",
+    "asave",
+    "asearch_page",
+    "links",
+    "ordered",
+    "responses",
+    "save",
+    "user_of",
+]
 
 M = TypeVar("M", bound=Model)
 
@@ -96,10 +110,24 @@ async def aget_or_404(queryset: QuerySet[M], obj_id: int, what: str) -> M:
     return obj
 
 
+async def adelete_or_404(queryset: QuerySet[Any], obj_id: int, what: str) -> Status:
+    """Delete object ``obj_id`` of ``queryset``: 204, 404 if absent (409 if still in use, by the error handler)."""
+    obj = await aget_or_404(queryset, obj_id, what)
+    await obj.adelete()
+    return Status(204, None)
+
+
 async def apage(queryset: QuerySet[Any], page: PageParams) -> dict[str, Any]:
     """``{"items", "count"}`` of one page of ``queryset``."""
     items = [obj async for obj in queryset[page.offset : page.offset + page.limit]]
     return {"items": items, "count": await queryset.acount()}
+
+
+async def asearch_page(queryset: QuerySet[Any], filters: Any, *fields: str) -> dict[str, Any]:
+    """A page of the rows of ``queryset`` with ``filters.search`` in any of ``fields`` (any case), in ``ordering``."""
+    if filters.search:
+        queryset = queryset.filter(reduce(operator.or_, (Q(**{f"{f}__icontains": filters.search}) for f in fields)))
+    return await apage(ordered(queryset, filters.ordering), filters)
 
 
 def ordered(queryset: QuerySet[M], ordering: str) -> QuerySet[M]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -13,7 +14,7 @@ from django.http import HttpRequest
 from ninja import Query, Status
 
 from campaigns.api.auth import READ, STAFF_ADMIN
-from campaigns.api.common import ApiRouter, aget_or_404, links, responses, save, user_of
+from campaigns.api.common import ApiRouter, adelete_or_404, aget_or_404, links, responses, save, user_of
 from campaigns.models import ApiToken, Quota, QuotaUsage
 from campaigns.schemas import ObjectId, PageOut, QuotaFilters, QuotaIn, QuotaOut, QuotaPatch
 from campaigns.services.budgets import quota_period
@@ -24,10 +25,11 @@ __all__ = ["router"]
 router = ApiRouter(auth=STAFF_ADMIN)
 
 
-def quota_current(quota: Quota, now: datetime | None = None) -> dict[str, Any]:
+FIELDS = ("id", "scope", "user_id", "token_id", "period", "limit_usd", "is_active", "created_at")
+
+
+def _current(quota: Quota, start: datetime, resets: datetime | None, usage: QuotaUsage | None) -> dict[str, Any]:
     """The current period of ``quota``: its start, spent, reserved, left, used_pct and resets_at."""
-    start, resets = quota_period(quota.period, now or datetime.now(UTC))
-    usage = QuotaUsage.objects.filter(quota=quota, period_start=start).first()
     spent = usage.spent_usd if usage else Decimal(0)
     reserved = usage.reserved_usd if usage else Decimal(0)
     return {
@@ -40,9 +42,22 @@ def quota_current(quota: Quota, now: datetime | None = None) -> dict[str, Any]:
     }
 
 
+def quotas_out(quotas: Sequence[Quota]) -> list[dict[str, Any]]:
+    """Each quota as QuotaOut, with its current period (the usages of all of them read in one query)."""
+    now = datetime.now(UTC)
+    periods = [quota_period(q.period, now) for q in quotas]
+    starts = {start for start, _ in periods}
+    usages = {
+        (u.quota_id, u.period_start): u for u in QuotaUsage.objects.filter(quota__in=quotas, period_start__in=starts)
+    }
+    return [
+        {**{f: getattr(q, f) for f in FIELDS}, "current": _current(q, start, resets, usages.get((q.id, start)))}
+        for q, (start, resets) in zip(quotas, periods, strict=True)
+    ]
+
+
 def quota_out(quota: Quota) -> dict[str, Any]:
-    fields = ("id", "scope", "user_id", "token_id", "period", "limit_usd", "is_active", "created_at")
-    return {**{f: getattr(quota, f) for f in fields}, "current": quota_current(quota)}
+    return quotas_out([quota])[0]
 
 
 def _quota_save(quota: Quota, data: dict[str, Any]) -> dict[str, Any]:
@@ -67,7 +82,7 @@ def _mine(user: Any, token: ApiToken | None) -> list[dict[str, Any]]:
     applies = Q(scope=Quota.Scope.GLOBAL) | Q(scope=Quota.Scope.USER, user=user)
     if token is not None:
         applies |= Q(scope=Quota.Scope.TOKEN, token=token)
-    return [quota_out(q) for q in Quota.objects.filter(applies, is_active=True).order_by("scope", "id")]
+    return quotas_out(list(Quota.objects.filter(applies, is_active=True).order_by("scope", "id")))
 
 
 def _list(filters: QuotaFilters) -> dict[str, Any]:
@@ -75,7 +90,7 @@ def _list(filters: QuotaFilters) -> dict[str, Any]:
     conditions = {f: getattr(filters, f) for f in ("scope", "user_id", "token_id", "is_active")}
     quotas = quotas.filter(**{f: v for f, v in conditions.items() if v is not None})
     page = quotas[filters.offset : filters.offset + filters.limit]
-    return {"items": [quota_out(q) for q in page], "count": quotas.count()}
+    return {"items": quotas_out(list(page)), "count": quotas.count()}
 
 
 @router.get("/quotas/mine", response=responses(200, list[QuotaOut]), auth=READ, tags=["quotas"])
@@ -115,6 +130,4 @@ async def quota_update(request: HttpRequest, quota_id: ObjectId, payload: QuotaP
 
 @router.delete("/quotas/{quota_id}", response=responses(204, None, 404), tags=["quotas"])
 async def quota_delete(request: HttpRequest, quota_id: ObjectId) -> Status:
-    quota = await aget_or_404(Quota.objects.all(), quota_id, "quota")
-    await quota.adelete()
-    return Status(204, None)
+    return await adelete_or_404(Quota.objects.all(), quota_id, "quota")

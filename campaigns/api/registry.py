@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q
 from django.http import HttpRequest
 from ninja import Query, Status
 
 from campaigns.api.auth import READ, STAFF_ADMIN
-from campaigns.api.common import ApiRouter, aget_or_404, apage, asave, links, ordered, responses
+from campaigns.api.common import ApiRouter, adelete_or_404, aget_or_404, asave, asearch_page, links, responses
 from campaigns.models import LLMModel, Provider
 from campaigns.schemas import (
     LLMModelFilters,
@@ -44,10 +43,7 @@ def _provider_fields(data: dict[str, Any], provider: Provider) -> dict[str, Any]
 
 @router.get("/providers", response=responses(200, PageOut[ProviderOut]), tags=["providers"])
 async def provider_list(request: HttpRequest, filters: Query[ProviderFilters]) -> dict[str, Any]:
-    providers = Provider.objects.all()
-    if filters.search:
-        providers = providers.filter(Q(name__icontains=filters.search) | Q(base_url__icontains=filters.search))
-    return await apage(ordered(providers, filters.ordering), filters)
+    return await asearch_page(Provider.objects.all(), filters, "name", "base_url")
 
 
 @router.post(
@@ -76,24 +72,28 @@ async def provider_update(request: HttpRequest, provider_id: ObjectId, payload: 
 
 
 @router.post(
-    "/providers/{provider_id}/test", response=responses(200, ProviderTestOut, 404), auth=STAFF_ADMIN,
+    "/providers/{provider_id}/test",
+    response=responses(200, ProviderTestOut, 404),
+    auth=STAFF_ADMIN,
     tags=["providers"],
 )
 async def provider_test(request: HttpRequest, provider_id: ObjectId) -> dict[str, Any]:
     """Check the key against the provider (lists its models): ok, invalid key, unreachable, rate limited."""
     provider = await aget_or_404(Provider.objects.all(), provider_id, "provider")
     result = await provider_test_connection_async(provider)
-    return {"status": result.status, "detail": result.detail, "latency_ms": result.latency_ms,
-            "models": list(result.models)}
+    return {
+        "status": result.status,
+        "detail": result.detail,
+        "latency_ms": result.latency_ms,
+        "models": list(result.models),
+    }
 
 
 @router.delete(
     "/providers/{provider_id}", response=responses(204, None, 404, 409), auth=STAFF_ADMIN, tags=["providers"]
 )
 async def provider_delete(request: HttpRequest, provider_id: ObjectId) -> Status:
-    provider = await aget_or_404(Provider.objects.all(), provider_id, "provider")
-    await provider.adelete()
-    return Status(204, None)
+    return await adelete_or_404(Provider.objects.all(), provider_id, "provider")
 
 
 # Models ---------------------------------------------------------------------------------
@@ -118,9 +118,7 @@ async def model_list(request: HttpRequest, filters: Query[LLMModelFilters]) -> d
         models = models.filter(provider_id=filters.provider_id)
     if filters.is_active is not None:
         models = models.filter(is_active=filters.is_active)
-    if filters.search:
-        models = models.filter(Q(name__icontains=filters.search) | Q(label__icontains=filters.search))
-    return await apage(ordered(models, filters.ordering), filters)
+    return await asearch_page(models, filters, "name", "label")
 
 
 @router.post(
@@ -151,6 +149,4 @@ async def model_update(request: HttpRequest, model_id: ObjectId, payload: LLMMod
 
 @router.delete("/models/{model_id}", response=responses(204, None, 404, 409), auth=STAFF_ADMIN, tags=["models"])
 async def model_delete(request: HttpRequest, model_id: ObjectId) -> Status:
-    model = await aget_or_404(LLMModel.objects.all(), model_id, "model")
-    await model.adelete()
-    return Status(204, None)
+    return await adelete_or_404(LLMModel.objects.all(), model_id, "model")

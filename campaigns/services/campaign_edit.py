@@ -17,7 +17,13 @@ from django.db import transaction
 
 from campaigns.models import Campaign, LLMModel, Product, PromptTemplate
 from campaigns.services.errors import CampaignStateError, InvalidInput, NotFound
-from campaigns.services.launch import MAX_CELLS, template_version_current
+from campaigns.services.launch import (
+    cells_check,
+    languages_clean,
+    models_active,
+    objects_by_ids,
+    template_version_current,
+)
 from campaigns.services.selectors import campaigns_visible_to
 
 __all__ = ["ALWAYS_EDITABLE", "campaign_delete", "campaign_update"]
@@ -38,26 +44,19 @@ def _locked(user: Any, campaign_id: int) -> Campaign:
     return Campaign.objects.select_for_update().get(id=campaign_id)
 
 
-def _objects(model: type[Any], ids: Sequence[int], field: str) -> list[Any]:
-    unique = list(dict.fromkeys(ids))
-    if not unique:
-        raise InvalidInput(field, f"{field} must name at least one")
-    found = {obj.id: obj for obj in model.objects.filter(id__in=unique)}
-    missing = [i for i in unique if i not in found]
-    if missing:
-        raise InvalidInput(field, f"{field}: no such id {', '.join(map(str, missing))}")
-    if model is LLMModel and (inactive := [m.name for m in found.values() if not m.is_active]):
-        raise InvalidInput(field, f"{field}: inactive model {', '.join(inactive)}")
-    return [found[i] for i in unique]
+def _related(field: str, model: type[Any], ids: Sequence[int]) -> list[Any]:
+    """The objects ``ids`` name (as ``campaign_create`` checks them: all exist, models active)."""
+    objects = objects_by_ids(model, ids, field)
+    if model is LLMModel:
+        models_active(objects, field)
+    return objects
 
 
 def _check_cells(campaign: Campaign, related: dict[str, list[Any]]) -> None:
     counts = [
         len(related[f]) if f in related else getattr(campaign, name).count() for f, (name, _) in RELATIONS.items()
     ]
-    cells = counts[0] * counts[1] * counts[2] * campaign.variants * max(1, len(campaign.languages or []))
-    if cells > MAX_CELLS:
-        raise InvalidInput("variants", f"the campaign would have {cells} cells; the limit is {MAX_CELLS}")
+    cells_check(counts[0] * counts[1] * counts[2] * campaign.variants * max(1, len(campaign.languages or [])))
 
 
 @transaction.atomic
@@ -69,13 +68,14 @@ def campaign_update(*, user: Any, campaign_id: int, **changes: Any) -> Campaign:
         raise CampaignStateError(
             f"campaign '{campaign.name}' is {campaign.status}; {', '.join(pinned)} can change only in a draft"
         )
+    if "languages" in changes:
+        changes["languages"] = languages_clean(changes["languages"])
+    if "budget_usd" in changes:
+        changes["budget_usd"] = Decimal(changes["budget_usd"])
     for name in SCALARS:
         if name in changes:
-            value = changes[name]
-            if name == "languages":
-                value = list(dict.fromkeys(v.strip() for v in value if v.strip()))
-            setattr(campaign, name, Decimal(value) if name == "budget_usd" else value)
-    related = {f: _objects(model, changes[f], f) for f, (_, model) in RELATIONS.items() if f in changes}
+            setattr(campaign, name, changes[name])
+    related = {f: _related(f, model, changes[f]) for f, (_, model) in RELATIONS.items() if f in changes}
     _check_cells(campaign, related)
     try:
         campaign.full_clean(exclude=["owner"])

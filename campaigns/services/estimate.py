@@ -23,8 +23,7 @@ from typing import Any
 
 from campaigns.engine.costs import cost_usd, estimate_tokens, worst_case_input_tokens
 from campaigns.models import Campaign, LLMModel, Product, PromptTemplate, TemplateVersion
-from campaigns.services.errors import InvalidInput
-from campaigns.services.launch import MAX_CELLS, messages_render
+from campaigns.services.launch import cells_check, languages_clean, messages_render, objects_by_ids
 
 __all__ = ["EXPECTED_OUTPUT_RATIO", "campaign_estimate", "matrix_estimate"]
 
@@ -40,17 +39,6 @@ class _Prompt:
 
 def _expected_input_tokens(messages: Sequence[dict[str, str]]) -> int:
     return sum(estimate_tokens(str(m.get("content", ""))) + EXPECTED_TOKENS_PER_MESSAGE for m in messages)
-
-
-def _objects(model: type[Any], ids: Sequence[int], field: str) -> list[Any]:
-    unique = list(dict.fromkeys(ids))
-    if not unique:
-        raise InvalidInput(field, f"{field} must name at least one")
-    found = {obj.id: obj for obj in model.objects.filter(id__in=unique)}
-    missing = [i for i in unique if i not in found]
-    if missing:
-        raise InvalidInput(field, f"{field}: no such id {', '.join(map(str, missing))}")
-    return [found[i] for i in unique]
 
 
 def _prompts(
@@ -94,12 +82,11 @@ def _estimate(
     max_tokens: int,
 ) -> dict[str, Any]:
     cells = len(products) * len(templates) * max(1, len(languages)) * len(models) * variants
-    if cells > MAX_CELLS:
-        raise InvalidInput("variants", f"the campaign would have {cells} cells; the limit is {MAX_CELLS}")
+    cells_check(cells)
     prompts = _prompts(products, templates, languages)
     rows = [_model_row(model, prompts, variants, max_tokens) for model in models]
     return {
-        "cells": sum(row["cells"] for row in rows),
+        "cells": cells,
         "prompts": len(prompts),
         "max_tokens": max_tokens,
         "expected_output_ratio": EXPECTED_OUTPUT_RATIO,
@@ -109,10 +96,6 @@ def _estimate(
         "budget_covers_worst_case": None,
         "models": rows,
     }
-
-
-def _languages(languages: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys(lang.strip() for lang in languages if lang.strip()))
 
 
 def matrix_estimate(
@@ -127,10 +110,10 @@ def matrix_estimate(
 ) -> dict[str, Any]:
     """The estimate of a campaign that does not exist yet (same rules as ``campaign_create``)."""
     return _estimate(
-        products=_objects(Product, product_ids, "product_ids"),
-        templates=_objects(PromptTemplate, template_ids, "template_ids"),
-        models=_objects(LLMModel, model_ids, "model_ids"),
-        languages=_languages(languages),
+        products=objects_by_ids(Product, product_ids, "product_ids"),
+        templates=objects_by_ids(PromptTemplate, template_ids, "template_ids"),
+        models=objects_by_ids(LLMModel, model_ids, "model_ids"),
+        languages=languages_clean(languages),
         variants=variants,
         max_tokens=max_tokens,
     )
@@ -143,7 +126,7 @@ def campaign_estimate(*, campaign: Campaign) -> dict[str, Any]:
         products=list(campaign.products.all()),
         templates=[pinned.get(t.id, t) for t in campaign.templates.all()],
         models=list(campaign.llm_models.all()),
-        languages=_languages(campaign.languages or []),
+        languages=languages_clean(campaign.languages or []),
         variants=campaign.variants,
         max_tokens=campaign.max_tokens,
     )

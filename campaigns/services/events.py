@@ -102,6 +102,11 @@ def sse_message(event: Mapping[str, Any], *, event_id: str | None = None) -> byt
     return f"{head}event: {event['type']}\ndata: {data}\n\n".encode()
 
 
+def _public(event: Mapping[str, Any]) -> dict[str, Any]:
+    """A channel-layer event without the layer's own ``__``-prefixed keys."""
+    return {k: v for k, v in event.items() if not k.startswith("__")}
+
+
 def _finished_event(g: Generation) -> dict[str, Any]:
     return {"type": "generation.finished", "campaign_id": g.campaign_id, **generation_dict(g)}
 
@@ -176,7 +181,6 @@ async def _live_messages(campaign_id: int, event: dict[str, Any], seen: _Progres
     an ``id:`` must never skip one that has not been sent). A finished generation committed
     behind the cursor (another engine's late commit) is still sent, without an ``id:``.
     """
-    event = {k: v for k, v in event.items() if not k.startswith("__")}
     if event.get("type") != "generation.finished":
         return [sse_message(event)]
     gid = int(event["id"])
@@ -211,10 +215,10 @@ async def _live(layer: Any, channel: str, campaign_id: int, seen: _Progress, kee
                     return
                 yield b": keepalive\n\n"
                 continue
-            event = pending.result()
+            event = _public(pending.result())
             pending = asyncio.ensure_future(layer.receive(channel))
             if event.get("type") == "campaign.finished":
-                last = [sse_message({k: v for k, v in event.items() if not k.startswith("__")})]
+                last = [sse_message(event)]
                 async for message in _closing_with_the_rest(campaign_id, seen, last):
                     yield message
                 return

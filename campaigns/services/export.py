@@ -120,15 +120,10 @@ def export_xlsx(rows: Sequence[dict[str, Any]], *, campaign: Campaign) -> bytes:
     sheet = workbook.create_sheet(title="copy")
     sheet.append(list(COLUMNS))
     for row in rows:
-        cells = []
-        for column in COLUMNS:
-            value = row[column]
-            if isinstance(value, Decimal):
-                value = float(value)  # a number the spreadsheet can sum
-            cell = WriteOnlyCell(sheet, value=_xlsx_value(value))
-            if isinstance(value, str):
+        cells = [WriteOnlyCell(sheet, value=_xlsx_value(row[column])) for column in COLUMNS]
+        for cell in cells:
+            if isinstance(cell.value, str):
                 cell.data_type = "s"  # text, never a formula
-            cells.append(cell)
         sheet.append(cells)
     out = io.BytesIO()
     workbook.save(out)
@@ -136,6 +131,8 @@ def export_xlsx(rows: Sequence[dict[str, Any]], *, campaign: Campaign) -> bytes:
 
 
 def _xlsx_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)  # a number the spreadsheet can sum
     if isinstance(value, str):
         cleaned = "".join(ch for ch in value if ch in "\t\n\r" or ord(ch) >= 32)
         return cleaned[:XLSX_CELL_LIMIT]

@@ -19,9 +19,13 @@ from campaigns.templating import render_template
 
 __all__ = [
     "campaign_cancel",
+    "cells_check",
     "campaign_create",
     "campaign_launch",
+    "languages_clean",
     "messages_render",
+    "models_active",
+    "objects_by_ids",
     "product_context",
     "template_version_current",
 ]
@@ -66,7 +70,8 @@ def messages_render(
     return messages
 
 
-def _objects(model: type[Any], ids: Sequence[int], field: str) -> list[Any]:
+def objects_by_ids(model: type[Any], ids: Sequence[int], field: str) -> list[Any]:
+    """The objects ``ids`` name, in their order; an empty list or a missing id names ``field``."""
     unique = list(dict.fromkeys(ids))
     if not unique:
         raise InvalidInput(field, f"{field} must name at least one")
@@ -75,6 +80,22 @@ def _objects(model: type[Any], ids: Sequence[int], field: str) -> list[Any]:
     if missing:
         raise InvalidInput(field, f"{field}: no such id {', '.join(map(str, missing))}")
     return [found[i] for i in unique]
+
+
+def models_active(models: Sequence[LLMModel], field: str = "model_ids") -> None:
+    inactive = [m.name for m in models if not m.is_active]
+    if inactive:
+        raise InvalidInput(field, f"{field}: inactive model {', '.join(inactive)}")
+
+
+def languages_clean(languages: Sequence[str]) -> list[str]:
+    """Languages stripped, blanks dropped, each once, in order."""
+    return list(dict.fromkeys(lang.strip() for lang in languages if lang.strip()))
+
+
+def cells_check(cells: int) -> None:
+    if cells > MAX_CELLS:
+        raise InvalidInput("variants", f"the campaign would have {cells} cells; the limit is {MAX_CELLS}")
 
 
 @transaction.atomic
@@ -91,18 +112,14 @@ def campaign_create(
     temperature: float = 0.7,
     budget_usd: Decimal = Decimal("5"),
 ) -> Campaign:
-    products = _objects(Product, product_ids, "product_ids")
-    templates = _objects(PromptTemplate, template_ids, "template_ids")
-    llm_models = _objects(LLMModel, model_ids, "model_ids")
-    inactive = [m.name for m in llm_models if not m.is_active]
-    if inactive:
-        raise InvalidInput("model_ids", f"model_ids: inactive model {', '.join(inactive)}")
-    languages = list(dict.fromkeys(lang.strip() for lang in languages if lang.strip()))
+    products = objects_by_ids(Product, product_ids, "product_ids")
+    templates = objects_by_ids(PromptTemplate, template_ids, "template_ids")
+    llm_models = objects_by_ids(LLMModel, model_ids, "model_ids")
+    models_active(llm_models)
+    languages = languages_clean(languages)
     if any(len(lang) > 35 for lang in languages):
         raise InvalidInput("languages", "languages: each must be a language code or name of at most 35 characters")
-    cells = len(products) * len(templates) * len(llm_models) * variants * max(1, len(languages))
-    if cells > MAX_CELLS:
-        raise InvalidInput("variants", f"the campaign would have {cells} cells; the limit is {MAX_CELLS}")
+    cells_check(len(products) * len(templates) * len(llm_models) * variants * max(1, len(languages)))
     campaign = Campaign(
         owner=owner,  # type: ignore[misc]
         name=name,

@@ -90,14 +90,12 @@ def cell(row: dict[str, str], *names: str) -> str:
 
 
 def check_lengths(item: ImportRow, errors: list[RowError], name_field: str) -> bool:
-    ok = True
+    """Whether ``item``'s name and language fit; what does not is added to ``errors``."""
+    before = len(errors)
     if not item.name:
         errors.append(RowError(item.row, name_field, "a product needs a name"))
-        ok = False
     elif len(item.name) > MAX_NAME:
         errors.append(RowError(item.row, name_field, f"longer than {MAX_NAME} characters"))
-        ok = False
     if len(item.language) > MAX_LANGUAGE:
         errors.append(RowError(item.row, "language", f"longer than {MAX_LANGUAGE} characters"))
-        ok = False
-    return ok
+    return len(errors) == before
