@@ -11,9 +11,9 @@ Layout::
     bench/peers.py        the bare client loops and the openai SDK loop
     bench/copygen_runs.py copygen in-process (SQLite) and as generation_worker processes (PostgreSQL)
     bench/live.py         added latency and idle viewers against a real daphne server
-    bench/stampsim.py     the simulator with the first token's send time in it (until it has ``stamp``)
     bench/profile.py      py-spy of the copygen path, folded by area and function
     bench/suite.py        which scenarios a mode runs, and their targets
     bench/report.py       docs/BENCHMARKS.md and its SVG charts
+    bench/layer_copy.py   channels' in-memory layer against copygen's (one batch to 50 viewers)
     bench/drills/         kill -9 a worker, restart Redis, provider outage, idle viewers
 """

@@ -42,9 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--only", default="", help="comma-separated scenario groups (see bench/suite.py)")
     run.add_argument("--profile", action="store_true", help="also profile the copygen path with py-spy")
     drills = sub.add_parser("drills", help="run the failure drills and write their results")
-    drills.add_argument("--only", default="", help="comma-separated drills: kill_worker,redis_restart,outage,viewers")
+    drills.add_argument("--only", default="", help="comma-separated drills: kill_worker,redis_restart,outage,viewers,viewers_workers")
     drills.add_argument(
         "--force", action="store_true", help="restart the shared Redis on 6379 (default: a private one)"
+    )
+    drills.add_argument(
+        "--check", action="store_true", help="only pass or fail (exit 1): record nothing, leave the report alone"
     )
     sub.add_parser("report", help="rewrite docs/BENCHMARKS.md from the stored results")
     child = sub.add_parser("child", help=argparse.SUPPRESS)
@@ -63,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "drills":
         from bench.drills import run_drills
 
-        return run_drills(only=[s for s in args.only.split(",") if s], force=args.force)
+        return run_drills(only=[s for s in args.only.split(",") if s], force=args.force, record=not args.check)
     from bench.report import write_report
 
     write_report()

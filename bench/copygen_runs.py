@@ -346,6 +346,7 @@ class _Viewers:
         self.texts: list[dict[int, list[str]]] = [defaultdict(list) for _ in range(count)]
         self.offset_errors = [0] * count
         self.events = [0] * count
+        self.messages = [0] * count
         self.channel_full = 0
         self.tasks: list[asyncio.Task[None]] = []
         self.channels: list[str] = []
@@ -370,16 +371,20 @@ class _Viewers:
             self.tasks.append(asyncio.create_task(self._read(i, channel)))
 
     async def _read(self, i: int, channel: str) -> None:
+        from campaigns.services.publish import flatten
+
         texts, lengths = self.texts[i], defaultdict(int)
         while True:
-            event = await self.layer.receive(channel)
-            self.events[i] += 1
-            if event.get("type") == "generation.delta":
-                gid = int(event["id"])
-                if int(event["offset"]) != lengths[gid]:
-                    self.offset_errors[i] += 1
-                texts[gid].append(event["text"])
-                lengths[gid] += len(event["text"])
+            message = await self.layer.receive(channel)
+            self.messages[i] += 1
+            for event in flatten(message):
+                self.events[i] += 1
+                if event.get("type") == "generation.delta":
+                    gid = int(event["id"])
+                    if int(event["offset"]) != lengths[gid]:
+                        self.offset_errors[i] += 1
+                    texts[gid].append(event["text"])
+                    lengths[gid] += len(event["text"])
 
     async def drain(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
@@ -406,6 +411,7 @@ class _Viewers:
             "offset_errors": sum(self.offset_errors),
             "channel_full": self.channel_full,
             "events_per_viewer": round(sum(self.events) / max(self.count, 1)),
+            "messages_per_viewer": round(sum(self.messages) / max(self.count, 1)),
         }
 
 
@@ -428,7 +434,7 @@ async def _drive_inline(spec: dict[str, Any], campaign_id: int, writes: bool) ->
     from asgiref.sync import sync_to_async
     from channels.layers import get_channel_layer
 
-    from campaigns.services.publish import campaign_group, publish_event
+    from campaigns.services.publish import campaign_group, flatten, publish_event
     from campaigns.services.runner import build_engine
 
     n, c = spec["n"], spec["concurrency"]
@@ -441,12 +447,14 @@ async def _drive_inline(spec: dict[str, Any], campaign_id: int, writes: bool) ->
 
     async def publish(cid: int, event: Mapping[str, Any]) -> None:
         nonlocal publish_s
-        kind = str(event.get("type"))
-        events[kind] += 1
-        if kind == "campaign.finished" or (
-            not writes and kind == "generation.finished" and events["generation.finished"] >= n
-        ):
-            done.set()
+        events["messages"] += 1
+        for one in flatten(event):
+            kind = str(one.get("type"))
+            events[kind] += 1
+            if kind == "campaign.finished" or (
+                not writes and kind == "generation.finished" and events["generation.finished"] >= n
+            ):
+                done.set()
         t = time.perf_counter()
         await publish_event(cid, event)
         publish_s += time.perf_counter() - t
@@ -477,6 +485,8 @@ async def _drive_inline(spec: dict[str, Any], campaign_id: int, writes: bool) ->
     engine._stopping = True
     await asyncio.wait_for(task, 60)
     await engine.client.aclose()
+    if hasattr(engine.store, "close"):
+        await asyncio.to_thread(engine.store.close)
     result: dict[str, Any] = {
         "peer": "copygen_inline" if spec.get("database", "sqlite") == "sqlite" else "copygen_inline_pg",
         "n": n,

@@ -33,9 +33,15 @@ STAMP = re.compile(r"^\[t=(\d+)\]")
 
 
 @contextlib.contextmanager
-def daphne_server(database_url: str, *, max_in_flight: int) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+def daphne_server(
+    database_url: str, *, max_in_flight: int, workers_redis_url: str = ""
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """daphne on ``database_url``: the engine inline, or (``workers_redis_url``) web only,
+    its channel layer on that Redis, the generation workers elsewhere."""
     port = free_port()
     env = bench_env(DATABASE_URL=database_url, COPYGEN_ENGINE="inline", COPYGEN_MAX_IN_FLIGHT=str(max_in_flight))
+    if workers_redis_url:
+        env.update(COPYGEN_ENGINE="worker", REDIS_URL=workers_redis_url)
     log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log", delete=False)  # noqa: SIM115
     daphne = os.environ.get("BENCH_DAPHNE", "").split() or [PY, "-m", "daphne"]
     proc = subprocess.Popen(
@@ -79,7 +85,7 @@ def _setup(sim_url: str, n: int, concurrency: int, model: str, *, extra_campaign
     return {"campaign_id": campaign.id, "token": token, "others": others}
 
 
-def _pcts(values: list[float]) -> dict[str, float | int | None]:
+def percentiles(values: list[float]) -> dict[str, float | int | None]:
     ordered = sorted(values)
     if not ordered:
         return {"count": 0}
@@ -123,23 +129,43 @@ async def _watch(port: int, token: str, campaign_id: int, time_limit: float, out
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     break
                 now = time.monotonic_ns()
-                event = msg.json()
-                kind = str(event.get("type"))
-                kinds[kind] += 1
+                frame = msg.json()
+                kinds["frames"] += 1
+                if _apply_frame(frame, now, out, kinds, texts, lengths, latencies):
+                    out["finished"] = True
+                    break
                 if time.monotonic() - last_report > 2:
                     last_report = time.monotonic()
                     print(f"viewer: {dict(kinds)}", file=sys.stderr, flush=True)
-                if kind == "generation.delta":
-                    gid, text = int(event["id"]), str(event.get("text", ""))
-                    if int(event.get("offset", -1)) != lengths[gid]:
-                        out["offset_gaps"] += 1
-                    if event.get("offset") == 0 and (match := STAMP.match(text)):
-                        latencies.append((now - int(match.group(1))) / 1e6)
-                    texts[gid].append(text)
-                    lengths[gid] += len(text)
-                elif kind == "campaign.finished":
-                    out["finished"] = True
-                    break
+
+
+def _apply_frame(
+    frame: dict[str, Any],
+    now: int,
+    out: dict[str, Any],
+    kinds: Counter[str],
+    texts: dict[int, list[str]],
+    lengths: Counter[int],
+    latencies: list[float],
+) -> bool:
+    """Apply one websocket frame (a ``campaign.batch`` is its events, in order); True once
+    ``campaign.finished`` arrived."""
+    from campaigns.services.publish import flatten
+
+    for event in flatten(frame):
+        kind = str(event.get("type"))
+        kinds[kind] += 1
+        if kind == "generation.delta":
+            gid, text = int(event["id"]), str(event.get("text", ""))
+            if int(event.get("offset", -1)) != lengths[gid]:
+                out["offset_gaps"] += 1
+            if event.get("offset") == 0 and (match := STAMP.match(text)):
+                latencies.append((now - int(match.group(1))) / 1e6)
+            texts[gid].append(text)
+            lengths[gid] += len(text)
+        elif kind == "campaign.finished":
+            return True
+    return False
 
 
 def _delivery(out: dict[str, Any], campaign_id: int) -> dict[str, Any]:
@@ -157,7 +183,7 @@ def _delivery(out: dict[str, Any], campaign_id: int) -> dict[str, Any]:
         "cells": len(stored),
         "offset_gaps": out.get("offset_gaps"),
         "stored_succeeded": Generation.objects.filter(campaign_id=campaign_id, status="succeeded").count(),
-        "latency_ms": _pcts(out.get("latencies", [])),
+        "latency_ms": percentiles(out.get("latencies", [])),
     }
 
 
@@ -171,26 +197,48 @@ async def _watch_bounded(port: int, token: str, campaign_id: int, time_limit: fl
 
 
 def run_latency(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec["topology"]``: ``inline`` (SQLite, the engine inside daphne) or ``workers``
+    (PostgreSQL + Redis, daphne only forwards, two generation workers run the campaign)."""
+    return _with_topology(spec, _latency_run)
+
+
+def _latency_run(spec: dict[str, Any], url: str, *, workers_redis_url: str = "") -> dict[str, Any]:
+    c = spec["concurrency"]
+    ids = _setup(spec["url"], spec["n"], c, spec["model"])
+    with daphne_server(url, max_in_flight=max(c, 1), workers_redis_url=workers_redis_url) as (port, proc):
+        cpu0 = proc_cpu_seconds(proc.pid)
+        t0 = time.monotonic()
+        watched = asyncio.run(_watch_bounded(port, ids["token"], ids["campaign_id"], spec.get("time_limit_s", 240)))
+        wall = time.monotonic() - t0
+        out = _delivery(watched, ids["campaign_id"])
+        out.update(
+            server_cpu_s=round(proc_cpu_seconds(proc.pid) - cpu0, 2),
+            wall_s=round(wall, 2),
+            server_rss_mb=round(proc_rss_bytes(proc.pid) / 2**20, 1),
+        )
+    out.update(n=spec["n"], concurrency=c, topology=spec.get("topology", "inline"))
+    return out
+
+
+def _with_topology(spec: dict[str, Any], run: Any) -> dict[str, Any]:
     from bench.copygen_runs import setup_django
 
+    if spec.get("topology") == "workers":
+        from bench.copygen_runs import _start_worker, _wait_running, stop_workers, worker_env
+        from bench.harness import REDIS_BENCH_URL, pg_database
+
+        with pg_database("copygen_live") as url:
+            setup_django(url, redis_url=REDIS_BENCH_URL, engine="worker")
+            workers = [_start_worker(worker_env(url), spec["concurrency"]) for _ in range(2)]
+            try:
+                _wait_running(workers)
+                return dict(run(spec, url, workers_redis_url=REDIS_BENCH_URL))
+            finally:
+                stop_workers(workers)
     with tempfile.TemporaryDirectory(prefix="copygen-bench-") as tmp:
         url = f"sqlite:///{tmp}/bench.sqlite3"
         setup_django(url)
-        c = spec["concurrency"]
-        ids = _setup(spec["url"], spec["n"], c, spec["model"])
-        with daphne_server(url, max_in_flight=max(c, 1)) as (port, proc):
-            cpu0 = proc_cpu_seconds(proc.pid)
-            t0 = time.monotonic()
-            watched = asyncio.run(_watch_bounded(port, ids["token"], ids["campaign_id"], spec.get("time_limit_s", 240)))
-            wall = time.monotonic() - t0
-            out = _delivery(watched, ids["campaign_id"])
-            out.update(
-                server_cpu_s=round(proc_cpu_seconds(proc.pid) - cpu0, 2),
-                wall_s=round(wall, 2),
-                server_rss_mb=round(proc_rss_bytes(proc.pid) / 2**20, 1),
-            )
-        out.update(n=spec["n"], concurrency=c)
-        return out
+        return dict(run(spec, url))
 
 
 # --- idle viewers -------------------------------------------------------------------------
@@ -218,7 +266,7 @@ async def _idle(port: int, ids: dict[str, Any], viewers: int, campaign_limit: fl
     result: dict[str, Any] = {}
     async with aiohttp.ClientSession(connector=connector) as session:
         await _api_probe(session, port, token, ids["campaign_id"], 1)  # warm up: first request, engine start
-        result["api_ms_baseline"] = _pcts(await _api_probe(session, port, token, ids["campaign_id"], 5))
+        result["api_ms_baseline"] = percentiles(await _api_probe(session, port, token, ids["campaign_id"], 5))
         sockets: list[Any] = []
         others = ids["others"]
         t = time.monotonic()
@@ -240,17 +288,17 @@ async def _idle(port: int, ids: dict[str, Any], viewers: int, campaign_limit: fl
         result["viewers_connected"] = len(sockets)
         result["viewers_failed"] = failed
         result["connect_all_s"] = round(time.monotonic() - t, 2)
-        result["api_ms_idle_viewers"] = _pcts(await _api_probe(session, port, token, ids["campaign_id"], 5))
+        result["api_ms_idle_viewers"] = percentiles(await _api_probe(session, port, token, ids["campaign_id"], 5))
         # Launch the campaign, probe the API while it runs, with one live viewer on it.
         live = asyncio.create_task(_watch_bounded(port, token, ids["campaign_id"], campaign_limit))
         await asyncio.sleep(0.5)
         probes: list[float] = []
         while not live.done():
             probes.extend(await _api_probe(session, port, token, ids["campaign_id"], 1))
-        result["api_ms_during_campaign"] = _pcts(probes)
+        result["api_ms_during_campaign"] = percentiles(probes)
         watched = live.result()
         result["live_viewer_saw_finish"] = watched.get("finished")
-        result["live_viewer_first_token_ms"] = _pcts(watched.get("latencies", []))
+        result["live_viewer_first_token_ms"] = percentiles(watched.get("latencies", []))
         result["live_viewer_events"] = dict(watched.get("kinds", {}))
         result["viewers_still_open"] = sum(1 for ws in sockets if not ws.closed)
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
@@ -258,28 +306,29 @@ async def _idle(port: int, ids: dict[str, Any], viewers: int, campaign_limit: fl
 
 
 def run_idle_viewers(spec: dict[str, Any]) -> dict[str, Any]:
-    from bench.copygen_runs import setup_django
+    """``spec["topology"]``: ``inline`` or ``workers``, as for :func:`run_latency`."""
+    return _with_topology(spec, _idle_run)
 
-    with tempfile.TemporaryDirectory(prefix="copygen-bench-") as tmp:
-        url = f"sqlite:///{tmp}/bench.sqlite3"
-        setup_django(url)
-        c = spec["concurrency"]
-        ids = _setup(spec["url"], spec["n"], c, spec["model"], extra_campaigns=5)
-        with daphne_server(url, max_in_flight=c) as (port, proc):
-            t0 = time.monotonic()
-            out = asyncio.run(_idle(port, ids, spec["viewers"], spec.get("time_limit_s", 150)))
-            out.update(
-                wall_s=round(time.monotonic() - t0, 1),
-                server_rss_mb=round(proc_rss_bytes(proc.pid) / 2**20, 1),
-                server_alive=proc.poll() is None,
-            )
-        from campaigns.models import Campaign, Generation
 
+def _idle_run(spec: dict[str, Any], url: str, *, workers_redis_url: str = "") -> dict[str, Any]:
+    c = spec["concurrency"]
+    ids = _setup(spec["url"], spec["n"], c, spec["model"], extra_campaigns=5)
+    with daphne_server(url, max_in_flight=c, workers_redis_url=workers_redis_url) as (port, proc):
+        t0 = time.monotonic()
+        out = asyncio.run(_idle(port, ids, spec["viewers"], spec.get("time_limit_s", 150)))
         out.update(
-            n=spec["n"],
-            concurrency=c,
-            viewers=spec["viewers"],
-            campaign_status=Campaign.objects.get(id=ids["campaign_id"]).status,
-            succeeded=Generation.objects.filter(campaign_id=ids["campaign_id"], status="succeeded").count(),
+            wall_s=round(time.monotonic() - t0, 1),
+            server_rss_mb=round(proc_rss_bytes(proc.pid) / 2**20, 1),
+            server_alive=proc.poll() is None,
         )
-        return out
+    from campaigns.models import Campaign, Generation
+
+    out.update(
+        topology=spec.get("topology", "inline"),
+        n=spec["n"],
+        concurrency=c,
+        viewers=spec["viewers"],
+        campaign_status=Campaign.objects.get(id=ids["campaign_id"]).status,
+        succeeded=Generation.objects.filter(campaign_id=ids["campaign_id"], status="succeeded").count(),
+    )
+    return out

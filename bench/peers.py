@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench.harness import RssSampler, memory_summary, proc_rss_bytes
+from bench.live import STAMP, percentiles
 
 __all__ = ["PEERS", "run_peer"]
 
@@ -78,6 +79,8 @@ async def _httpx_loop(spec: dict[str, Any], transport: str) -> tuple[Runner, Cal
 async def _aiohttp_loop(spec: dict[str, Any]) -> tuple[Runner, Callable[[], Awaitable[None]]]:
     import aiohttp
 
+    first_token_ms: list[float] = spec.setdefault("_first_token_ms", [])
+
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=spec["concurrency"]),
         timeout=aiohttp.ClientTimeout(sock_connect=10, sock_read=60),
@@ -88,9 +91,14 @@ async def _aiohttp_loop(spec: dict[str, Any]) -> tuple[Runner, Callable[[], Awai
         parts: list[str] = []
         async with session.post(url, json=_payload(spec["model"], i, spec["max_tokens"])) as resp:
             resp.raise_for_status()
+            first_at = 0
             async for raw in resp.content:
                 if _parse_line(raw.decode(), parts):
                     break
+                if not first_at and parts:
+                    first_at = time.monotonic_ns()
+        if parts and (match := STAMP.match(parts[0])):
+            first_token_ms.append((first_at - int(match.group(1))) / 1e6)
         return "".join(parts)
 
     return one, session.close
@@ -183,4 +191,5 @@ async def run_peer(spec: dict[str, Any]) -> dict[str, Any]:
         "chars": chars,
         "max_in_flight": max_in_flight,
         "memory": memory_summary(samples, baseline, c),
+        **({"first_token_ms": percentiles(spec["_first_token_ms"])} if spec.get("_first_token_ms") else {}),
     }

@@ -45,7 +45,11 @@ TARGETS = {
 MODES: dict[str, dict[str, Any]] = {
     "quick": {
         "throughput": [(1000, 200)],
-        "latency": [(1, 100, LATENCY_MODEL_C1), (500, 1000, LATENCY_MODEL_C500)],
+        "latency": [
+            (1, 100, LATENCY_MODEL_C1, "inline"),
+            (500, 1000, LATENCY_MODEL_C500, "inline"),
+            (500, 1000, LATENCY_MODEL_C500, "workers"),
+        ],
         "fanout": {"n": 1000, "concurrency": 1000, "viewers": 50},
         "writes": [("sqlite", 1000, 200), ("postgres", 1000, 200)],
         "ratelimit": {"rpm": 600, "seconds": 90, "n": 1400, "concurrency": 200},
@@ -53,7 +57,11 @@ MODES: dict[str, dict[str, Any]] = {
     },
     "full": {
         "throughput": [(1000, 200), (1000, 1000), (5000, 200), (5000, 1000)],
-        "latency": [(1, 200, LATENCY_MODEL_C1), (500, 2500, LATENCY_MODEL_C500)],
+        "latency": [
+            (1, 200, LATENCY_MODEL_C1, "inline"),
+            (500, 2500, LATENCY_MODEL_C500, "inline"),
+            (500, 2500, LATENCY_MODEL_C500, "workers"),
+        ],
         "fanout": {"n": 1000, "concurrency": 1000, "viewers": 50},
         "writes": [("sqlite", 1000, 200), ("postgres", 1000, 200), ("sqlite", 5000, 1000)],
         "ratelimit": {"rpm": 600, "seconds": 90, "n": 1400, "concurrency": 200},
@@ -157,20 +165,20 @@ class Suite:
         self.save()
 
     def latency(self) -> None:
-        import dataclasses
-
-        from campaigns.simulator import SimConfig
-
-        # The simulator's own ``stamp`` directive when it has one; else the bench's variant.
-        native = "stamp" in {f.name for f in dataclasses.fields(SimConfig)}
-        sim = SimProcess(module="" if native else "bench.stampsim", args=["--jitter", "0"]).start()
+        sim = SimProcess(args=["--jitter", "0"]).start()  # the latency models use its stamp=1 directive
         try:
             runs = []
-            for c, n, model in self.conf["latency"]:
-                _say(f"latency: {n} generations at concurrency {c} through daphne")
+            for c, n, model, topology in self.conf["latency"]:
+                _say(f"latency: {n} generations at concurrency {c} through daphne ({topology})")
                 sim.reset()
-                runs.append(self.child("latency", {"url": sim.base_url, "n": n, "concurrency": c, "model": model}, sim))
+                spec = {"url": sim.base_url, "n": n, "concurrency": c, "model": model, "topology": topology}
+                runs.append(self.child("latency", spec, sim))
                 _say(f"  {runs[-1].get('latency_ms')}")
+                # The floor: the same streams read by the fastest bare loop, which only parses.
+                sim.reset()
+                spec = {"peer": "aiohttp", "url": sim.base_url, "n": n, "concurrency": c, "model": model, "max_tokens": 128}
+                runs[-1]["bare_first_token_ms"] = self.child("peer", spec, sim).get("first_token_ms")
+                _say(f"  bare aiohttp loop: {runs[-1]['bare_first_token_ms']}")
             self.results["latency"] = runs
         finally:
             sim.stop()

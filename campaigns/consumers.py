@@ -82,3 +82,4 @@ class CampaignConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     campaign_finished = _forward
     provider_status = _forward
     quota_warning = _forward
+    campaign_batch = _forward  # several of the above in one frame: {"type", "events": [...]}

@@ -232,7 +232,9 @@ class Generation(models.Model):
         REPORTED = "reported"
         ESTIMATED = "estimated"
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="generations")
+    # No index of its own: uniq_generation_cell starts with campaign_id (every row update
+    # writes every index, and the engine updates each generation twice).
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="generations", db_index=False)
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
     template = models.ForeignKey(PromptTemplate, on_delete=models.PROTECT, related_name="+")
     template_version = models.ForeignKey(
@@ -246,7 +248,7 @@ class Generation(models.Model):
     variant = models.PositiveIntegerField(default=1)
     language = models.CharField(max_length=35, blank=True)
     messages = models.JSONField(help_text="the chat messages rendered and pinned at launch")
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)  # gen_claim_idx leads with it
     text = models.TextField(blank=True)
     ttft_ms = models.FloatField(null=True, blank=True)
     latency_ms = models.FloatField(null=True, blank=True)
@@ -388,8 +390,12 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    DEFAULT_RATE_LIMIT = 600
+    MAX_RATE_LIMIT = 100_000
     rate_limit_per_minute = models.PositiveIntegerField(
-        default=600, help_text="API requests per minute; over it: 429 with Retry-After"
+        default=DEFAULT_RATE_LIMIT,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_RATE_LIMIT)],
+        help_text="API requests per minute; over it: 429 with Retry-After",
     )
 
     class Meta:

@@ -156,7 +156,7 @@ if REDIS_URL:
     }
 else:
     # The default capacity (100 per channel) silently drops events for a busy viewer.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "copygen.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
 
 # --- Engine ---------------------------------------------------------------------------
 COPYGEN_ENGINE = os.environ.get("COPYGEN_ENGINE", "inline")
@@ -170,6 +170,8 @@ COPYGEN_QUOTA_TIME_ZONE = os.environ.get("COPYGEN_QUOTA_TIME_ZONE", "") or os.en
 COPYGEN_QUOTA_WEBHOOK_URL = os.environ.get("COPYGEN_QUOTA_WEBHOOK_URL", "")
 # Minimum gap between two coalesced delta events of one generation.
 COPYGEN_DELTA_INTERVAL_MS = int(os.environ.get("COPYGEN_DELTA_INTERVAL_MS", "50"))
+# How long the engine gathers finished results before writing them in one batch.
+COPYGEN_WRITE_INTERVAL_MS = int(os.environ.get("COPYGEN_WRITE_INTERVAL_MS", "50"))
 
 # --- Auth, static, i18n ---------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -18,11 +18,14 @@ echo "== lint and types"
 .venv/bin/mypy campaigns/engine campaigns/providers
 
 echo "== suite on SQLite + in-memory channel layer"
-env -u DATABASE_URL -u REDIS_URL .venv/bin/pytest -q "$@"
+env -u DATABASE_URL -u REDIS_URL .venv/bin/pytest --junitxml=test-artifacts/junit-sqlite.xml "$@"
 
 echo "== suite on PostgreSQL + Redis"
 DATABASE_URL="$PG_URL" REDIS_URL="$REDIS" COPYGEN_REQUIRE_SERVICES=1 \
-    .venv/bin/pytest -q -m "not browser" "$@"
+    .venv/bin/pytest --junitxml=test-artifacts/junit-postgres.xml -m "not browser" "$@"
 
 echo "== API fuzzing: schemathesis against the OpenAPI schema, in a loopback-only network namespace"
 scripts/fuzz_api.sh
+
+echo "== failure drills: kill -9 a worker, Redis restarted, provider down 30 s (loopback; pass/fail only)"
+.venv/bin/python -m bench drills --check --only kill_worker,redis_restart,outage

@@ -20,7 +20,11 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = ROOT / "docs" / "screenshots"
+# Screenshots go to test-artifacts/ (ignored by git); COPYGEN_UPDATE_SCREENSHOTS=1 refreshes
+# the ones committed under docs/screenshots/ that docs/UI.md shows.
+SHOTS = ROOT / (
+    "docs/screenshots" if os.environ.get("COPYGEN_UPDATE_SCREENSHOTS") == "1" else "test-artifacts/screenshots"
+)
 DEMO_USER = ("demo", "demo-pass-123")
 
 __all__ = ["CHROMIUM", "DEMO_USER", "ROOT", "SHOTS", "DemoServer", "chromium_launch", "demo_server_start", "login"]

@@ -114,6 +114,31 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(autouse=True)
+def no_engine_from_the_asgi_app(settings: Any) -> None:
+    """The ASGI app starts an inline engine with its first connection. In a test that engine
+    would outlive the test's event loop, its database thread still claiming while the next
+    test's flush truncates the tables (a deadlock on PostgreSQL). Tests that need an engine
+    ask for ``inline_engine``; the browser tests' daphne runs with the real default."""
+    settings.COPYGEN_ENGINE = "worker"
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings: Any) -> None:
     """PBKDF2 is slow on purpose; the suite hashes many passwords."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
+    """Before the test database is dropped, end PostgreSQL sessions that threads left open
+    (the async ORM's worker threads keep their own connections), so the drop succeeds."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

@@ -8,7 +8,6 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -17,8 +16,9 @@ from django.db import connections
 from django.test import AsyncClient
 
 from campaigns.models import Campaign, Generation
-from campaigns.services.launch import campaign_create, campaign_launch
+from campaigns.services.launch import campaign_launch
 from copygen.asgi import application
+from tests.test_consumers import small_campaign
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -149,19 +149,6 @@ async def sse(path: str, headers: dict[str, str]) -> AsyncIterator[SSEStream]:
     finally:
         disconnect.set()
         await asyncio.wait_for(task, 10)
-
-
-def small_campaign(catalog: dict[str, Any], owner: Any) -> Campaign:
-    return campaign_create(
-        owner=owner,
-        name="Live",
-        product_ids=[p.id for p in catalog["products"][:2]],
-        template_ids=[catalog["templates"][0].id],
-        model_ids=[m.id for m in catalog["models"]],
-        variants=2,
-        max_tokens=64,
-        budget_usd=Decimal("5"),
-    )
 
 
 async def bearer(make_token: Callable[..., str], user: Any, *scopes: str) -> dict[str, str]:

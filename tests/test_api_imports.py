@@ -86,6 +86,22 @@ def test_shopify_export_imports_products_with_variants_collected(api: Api, user:
     assert by_name(body["products"])["Trail Runner 2"]["row"] == 2
 
 
+def test_importing_the_same_shopify_export_again_updates_instead_of_doubling(api: Api) -> None:
+    first = upload(api, SHOPIFY.read_bytes()).json()
+    ids = {p["name"]: p["id"] for p in first["products"]}
+    newer = SHOPIFY.read_text(encoding="utf-8").replace("Aurora Desk Lamp", "Aurora Desk Lamp II")
+    again = upload(api, newer.encode())
+    assert again.status_code == 201, again.content
+    body = again.json()
+    assert (body["created"], body["updated"]) == (0, 4)
+    assert Product.objects.count() == 4, "same handles: the catalog is updated, not doubled"
+    lamp = Product.objects.get(attributes__handle="aurora-desk-lamp")
+    assert lamp.name == "Aurora Desk Lamp II" and lamp.id == ids["Aurora Desk Lamp"]
+    assert by_name(body["products"])["Aurora Desk Lamp II"]["id"] == lamp.id
+    simple = b"name,description\nAurora Desk Lamp II,a sheet row has no handle\n"
+    assert upload(api, simple).json()["created"] == 1 and Product.objects.count() == 5
+
+
 def test_shopify_rows_with_errors_import_nothing(api: Api) -> None:
     lines = SHOPIFY.read_text(encoding="utf-8").splitlines(keepends=True)
     header = lines[0]

@@ -78,6 +78,36 @@ def test_campaign_filters(api: Api, catalog: dict[str, Any]) -> None:
     assert_error(api.get("/campaigns", status="done"), 422, "status")
 
 
+def test_the_campaign_list_has_each_campaigns_stats_in_a_fixed_number_of_queries(
+    api: Api, catalog: dict[str, Any]
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def list_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert api.get("/campaigns", limit=50).status_code == 200
+        return len(queries)
+
+    ids = [api.post("/campaigns", campaign_body(catalog, name=f"C{i}")).json()["id"] for i in range(2)]
+    for cid in ids:
+        api.post(f"/campaigns/{cid}/launch")
+    done = Generation.objects.filter(campaign_id=ids[0]).order_by("id")[:3]
+    for n, gen in enumerate(done, start=1):
+        Generation.objects.filter(id=gen.id).update(
+            status="succeeded", ttft_ms=10 * n, latency_ms=100 * n, cost_usd=Decimal("0.01"), tokens_out=n
+        )
+    two = list_queries()
+    listed = {c["id"]: c for c in api.get("/campaigns").json()["items"]}
+    for cid in ids:
+        assert listed[cid] == api.get(f"/campaigns/{cid}").json(), "the list and the detail agree"
+    assert listed[ids[0]]["succeeded"] == 3 and listed[ids[0]]["ttft_ms_p50"] == 20
+    assert listed[ids[0]]["spend_usd"] == "0.03" and listed[ids[1]]["succeeded"] == 0
+    for i in range(4):
+        api.post("/campaigns", campaign_body(catalog, name=f"More {i}"))
+    assert list_queries() == two, "no query per campaign"
+
+
 def test_generation_filters_and_ordering(api: Api, catalog: dict[str, Any]) -> None:
     campaign_id = api.post("/campaigns", campaign_body(catalog, variants=1)).json()["id"]
     api.post(f"/campaigns/{campaign_id}/launch")
@@ -141,6 +171,8 @@ def test_campaign_update_in_draft_then_only_name_and_budget(api: Api, catalog: d
     assert (out["variants"], out["model_ids"], out["languages"]) == (1, [catalog["models"][1].id], ["de", "fr"])
     assert out["budget_usd"] == "3"
     assert_error(api.patch(f"/campaigns/{campaign_id}", {"product_ids": [999999]}), 422, "product_ids")
+    assert_error(api.patch(f"/campaigns/{campaign_id}", {"languages": ["x" * 36]}), 422, "languages", "35")
+    assert api.get(f"/campaigns/{campaign_id}").json()["languages"] == ["de", "fr"]
 
     launched = api.post(f"/campaigns/{campaign_id}/launch").json()
     assert launched["total"] == 3 * 2 * 1 * 1 * 2  # products × templates × models × variants × languages
@@ -227,6 +259,30 @@ def test_tokens_need_admin_scope_and_valid_input(user: Any, make_token: Callable
         admin.post("/tokens", {"scopes": ["read"], "expires_at": "9999-12-31T23:59:59-23:59"}), 422, "expires_at"
     )
     assert ApiToken.objects.filter(user=user).count() == 2
+
+
+def test_a_token_rate_limit_is_set_at_creation_and_changed_later(
+    user: Any, staff_user: Any, make_token: Callable[..., str]
+) -> None:
+    admin = Api(make_token(user, "admin"))
+    created = admin.post("/tokens", {"name": "shop sync", "scopes": ["read"], "rate_limit_per_minute": 30})
+    assert created.status_code == 201 and created.json()["rate_limit_per_minute"] == 30
+    token_id = created.json()["id"]
+    assert admin.post("/tokens", {"scopes": ["read"]}).json()["rate_limit_per_minute"] == 600, "the default"
+
+    assert_error(admin.post("/tokens", {"scopes": ["read"], "rate_limit_per_minute": 0}), 422, "rate_limit_per_minute")
+    over = admin.post("/tokens", {"scopes": ["read"], "rate_limit_per_minute": 601})
+    assert_error(over, 422, "rate_limit_per_minute", "staff")
+    assert_error(admin.patch(f"/tokens/{token_id}", {"rate_limit_per_minute": 5000}), 422, "rate_limit_per_minute")
+
+    renamed = admin.patch(f"/tokens/{token_id}", {"name": "nightly sync", "rate_limit_per_minute": 10})
+    assert renamed.status_code == 200, renamed.content
+    assert renamed.json()["name"] == "nightly sync" and renamed.json()["rate_limit_per_minute"] == 10
+    assert ApiToken.objects.get(id=token_id).rate_limit_per_minute == 10
+
+    staff = Api(make_token(staff_user, "admin"))
+    assert staff.post("/tokens", {"scopes": ["read"], "rate_limit_per_minute": 6000}).status_code == 201
+    assert_error(staff.patch(f"/tokens/{token_id}", {"name": "mine now"}), 404)  # tokens are personal
 
 
 # Input hygiene ------------------------------------------------------------------------------

@@ -339,7 +339,13 @@ def test_cancel_a_slow_campaign_mid_way_and_resync_after_a_reconnect(context: An
     page.evaluate("() => window.__sockets.forEach(ws => ws.close())")
     page.wait_for_selector("[data-testid=live][data-state=connecting]")
     page.wait_for_selector("[data-testid=live][data-state=live]")
-    page.wait_for_timeout(600)
+    # The streaming cells go on growing on the new socket.
+    page.wait_for_function(
+        f"before => Object.entries(({TEXTS})()).some(([id, text]) => "
+        "before[id] !== undefined && text.length > before[id].length)",
+        arg=before,
+        timeout=20_000,
+    )
     streamed = page.evaluate(TEXTS)
     assert all(streamed[gid].startswith(text) for gid, text in before.items())  # nothing lost on the page
 
@@ -441,6 +447,15 @@ def test_resync_deltas_fill_gaps_and_quota_warnings_show_a_banner(context: Any, 
     assert page.evaluate(text)[1] == "Pack every" and page.evaluate(behind)[1] is True
     page.evaluate(feed, {**delta, "offset": 10, "text": " day"})
     assert page.evaluate(text)[1] == "Pack every day" and page.evaluate(behind)[1] is False
+    # A campaign.batch frame (what piled up while the previous frame was on its way): its
+    # events are applied in order, across cells.
+    batch = [
+        {"type": "generation.delta", "id": 900001, "offset": 25, "text": " now"},
+        {"type": "generation.delta", "id": 900002, "offset": 14, "text": ","},
+        {"type": "generation.delta", "id": 900002, "offset": 15, "text": " rain or shine"},
+    ]
+    page.evaluate(feed, {"type": "campaign.batch", "campaign_id": int(campaign_id), "events": batch})
+    assert page.evaluate(text)[:2] == ["Bright ideas, light 💡 bag now", "Pack every day, rain or shine"]
 
     banner = page.locator("[data-testid=quota-banner]")
     assert banner.is_hidden()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -13,8 +14,8 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from campaigns.models import Campaign, Generation
-from campaigns.services.launch import campaign_create
 from copygen.asgi import application
+from tests.test_engine_e2e import make_campaign
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,14 +29,14 @@ def session_cookie(user: Any) -> tuple[bytes, bytes]:
 
 
 def small_campaign(catalog: dict[str, Any], owner: Any) -> Campaign:
-    return campaign_create(
-        owner=owner,
+    """Two products × one template × both models × two variants (8 cells)."""
+    return make_campaign(
+        catalog,
+        owner,
         name="Live",
         product_ids=[p.id for p in catalog["products"][:2]],
         template_ids=[catalog["templates"][0].id],
-        model_ids=[m.id for m in catalog["models"]],
         variants=2,
-        max_tokens=64,
         budget_usd=Decimal("5"),
     )
 
@@ -44,6 +45,18 @@ async def connect(campaign_id: int, headers: list[tuple[bytes, bytes]]) -> tuple
     communicator = WebsocketCommunicator(application, f"/ws/campaigns/{campaign_id}/", headers=headers)
     connected, code = await communicator.connect(timeout=5)
     return communicator, connected, code
+
+
+async def live_events(ws: WebsocketCommunicator, timeout: float = 20) -> AsyncIterator[dict[str, Any]]:
+    """The events of each frame, a ``campaign.batch`` unpacked; the batch frames are counted."""
+    while True:
+        frame = await ws.receive_json_from(timeout=timeout)
+        if frame["type"] == "campaign.batch":
+            assert len(frame["events"]) > 1 and all(e["campaign_id"] == frame["campaign_id"] for e in frame["events"])
+            for event in frame["events"]:
+                yield event
+        else:
+            yield frame
 
 
 async def test_snapshot_then_live_events_whose_deltas_add_up_to_the_stored_text(catalog, user, simulator, inline_engine):
@@ -61,8 +74,7 @@ async def test_snapshot_then_live_events_whose_deltas_add_up_to_the_stored_text(
     progress: list[dict[str, Any]] = []
     types: set[str] = set()
     delta_events = 0
-    while True:
-        event = await ws.receive_json_from(timeout=20)
+    async for event in live_events(ws):
         types.add(event["type"])
         if event["type"] == "generation.delta":
             assert event["offset"] == len(texts[event["id"]]), "deltas arrive in order, none lost"
@@ -182,8 +194,7 @@ async def test_a_viewer_joining_mid_stream_is_resynced_without_gaps_or_doubles(c
     snapshot = await ws.receive_json_from(timeout=5)
     texts: dict[int, str] = {g["id"]: g["text"] for g in snapshot["generations"]}
     resynced = 0
-    while True:
-        event = await ws.receive_json_from(timeout=20)
+    async for event in live_events(ws):
         if event["type"] == "generation.delta":
             # The page's rule: append what lies beyond the text it has; a piece after a gap
             # waits for the resync (the whole text so far), which covers every earlier piece.

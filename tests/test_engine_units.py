@@ -133,3 +133,45 @@ async def test_stop_hands_back_a_job_whose_task_does_not_let_go() -> None:
     await engine.client.aclose()
     assert [r.status for r in written] == ["released"]
     assert written[0].attempt_log[0].error.startswith("interrupted") and written[0].cost_source == "estimated"
+
+
+async def test_publisher_sends_at_once_when_idle_and_one_batch_per_campaign_when_busy() -> None:
+    """What piles up while a send is under way goes out as one ``campaign.batch`` per campaign,
+    in order, so viewers get a bounded number of messages whatever the cells in flight."""
+    import asyncio
+
+    import httpx
+
+    from campaigns.engine import Engine
+
+    sent: list[tuple[int, dict[str, object]]] = []
+    first_send_may_end = asyncio.Event()
+
+    async def publish(campaign_id: int, message: dict[str, object]) -> None:
+        sent.append((campaign_id, message))
+        if len(sent) == 1:
+            await first_send_may_end.wait()  # a slow send: events pile up meanwhile
+
+    async with httpx.AsyncClient() as client:
+        engine = Engine(store=None, publish=publish, client=client, owner="w1", publish_gap=0.0)  # type: ignore[arg-type]
+        publisher = asyncio.create_task(engine._publisher())
+        engine._outbox.put_nowait((1, {"type": "generation.started", "campaign_id": 1, "id": 1000}))
+        for _ in range(100):
+            if sent:
+                break
+            await asyncio.sleep(0.001)
+        assert [m["type"] for _, m in sent] == ["generation.started"], "an idle publisher sends at once, alone"
+        for i in range(300):
+            campaign = 1 + i % 2
+            engine._outbox.put_nowait((campaign, {"type": "generation.delta", "campaign_id": campaign, "id": i}))
+        first_send_may_end.set()
+        for _ in range(500):
+            if len(sent) == 3:
+                break
+            await asyncio.sleep(0.001)
+        publisher.cancel()
+    batches = sent[1:]
+    assert [(c, m["type"]) for c, m in batches] == [(1, "campaign.batch"), (2, "campaign.batch")]
+    assert [e["id"] for e in batches[0][1]["events"]] == list(range(0, 300, 2))  # type: ignore[attr-defined]
+    assert [e["id"] for e in batches[1][1]["events"]] == list(range(1, 300, 2))  # type: ignore[attr-defined]
+    assert all(m["campaign_id"] == c for c, m in batches)

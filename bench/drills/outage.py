@@ -20,7 +20,7 @@ MODEL = "outage@ttft=200,gap=20,len=64,jitter=0"
 
 
 async def _run(sim: SimProcess, campaign_id: int) -> dict[str, Any]:
-    from campaigns.services.publish import publish_event
+    from campaigns.services.publish import flatten, publish_event
     from campaigns.services.runner import build_engine
 
     engine = build_engine(kind="drill", max_in_flight=CONCURRENCY)
@@ -28,12 +28,13 @@ async def _run(sim: SimProcess, campaign_id: int) -> dict[str, Any]:
     breaker: list[tuple[float, str]] = []
     t0 = time.monotonic()
 
-    async def publish(cid: int, event: Mapping[str, Any]) -> None:
-        if event.get("type") == "provider.status" and (not breaker or breaker[-1][1] != event["breaker"]):
-            breaker.append((round(time.monotonic() - t0, 1), str(event["breaker"])))
-        if event.get("type") == "campaign.finished":
-            done.set()
-        await publish_event(cid, event)
+    async def publish(cid: int, message: Mapping[str, Any]) -> None:
+        for event in flatten(message):
+            if event.get("type") == "provider.status" and (not breaker or breaker[-1][1] != event["breaker"]):
+                breaker.append((round(time.monotonic() - t0, 1), str(event["breaker"])))
+            if event.get("type") == "campaign.finished":
+                done.set()
+        await publish_event(cid, message)
 
     engine.publish = publish
     task = asyncio.create_task(engine.run())

@@ -22,6 +22,7 @@ def drill(spec: dict[str, Any]) -> dict[str, Any]:
                 "viewers": VIEWERS,
                 "model": "viewers@ttft=200,gap=20,len=64,jitter=0",
                 "time_limit_s": 120,
+                "topology": spec.get("topology", "inline"),
             }
         )
     finally:

@@ -10,6 +10,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Status
 
@@ -35,7 +36,7 @@ from campaigns.services.errors import InvalidInput
 from campaigns.services.estimate import campaign_estimate, matrix_estimate
 from campaigns.services.export import CONTENT_TYPES, export_csv, export_json, export_rows, export_xlsx
 from campaigns.services.launch import campaign_cancel, campaign_create, campaign_launch
-from campaigns.services.selectors import campaign_stats, campaigns_visible_to
+from campaigns.services.selectors import campaign_stats, campaigns_stats, campaigns_visible_to
 
 __all__ = ["campaign_out", "filter_generations", "router"]
 
@@ -52,12 +53,12 @@ EXPORT_RESPONSES = {
 }
 
 
-def campaign_out(campaign: Campaign) -> dict[str, Any]:
+def campaign_out(campaign: Campaign, stats: dict[str, Any] | None = None) -> dict[str, Any]:
     """A campaign with its statistics, as ``CampaignOut`` (queries the database)."""
     return {
         **{f: getattr(campaign, f) for f in ("id", "name", "team_id", "variants", "max_tokens", "temperature")},
         **{f: getattr(campaign, f) for f in ("created_at", "launched_at", "finished_at")},
-        **campaign_stats(campaign),
+        **(stats if stats is not None else campaign_stats(campaign)),
         "languages": list(campaign.languages or []),
         "product_ids": [p.id for p in campaign.products.all()],
         "template_ids": [t.id for t in campaign.templates.all()],
@@ -70,8 +71,11 @@ acampaign_out = sync_to_async(campaign_out)
 
 @sync_to_async
 def _campaigns_out(campaigns: list[Campaign]) -> list[dict[str, Any]]:
-    """``campaign_out`` of each campaign of a page, in one trip to the worker thread."""
-    return [campaign_out(c) for c in campaigns]
+    """``campaign_out`` of each campaign of a page: one trip to the worker thread, and a fixed
+    number of queries whatever the page size."""
+    prefetch_related_objects(campaigns, "products", "templates", "llm_models")
+    stats = campaigns_stats(campaigns)
+    return [campaign_out(c, stats[c.id]) for c in campaigns]
 
 
 async def _campaign(request: HttpRequest, campaign_id: int) -> Campaign:

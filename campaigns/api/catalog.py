@@ -48,6 +48,8 @@ Handle and no Title are variants, their option values are collected) or a sheet 
 `name`, `description`, `language`, `attributes` (a JSON object) and any other columns
 (kept as attributes). All or nothing: any row error is a 422 listing every error, and
 nothing is saved. `dry_run=true` returns the preview and the errors (200) without saving.
+A Shopify product whose handle is already in the catalog is updated in place (`updated`),
+so importing a newer export again does not double the catalog.
 """
 
 
@@ -93,10 +95,11 @@ async def product_import(request: HttpRequest, params: Query[ImportParams], file
     preview = {"format": parsed.format, "errors": [vars(e) for e in parsed.errors]}
     if params.dry_run:
         rows = [{**vars(item), "id": None} for item in parsed.rows]
-        return Status(200, {**preview, "dry_run": True, "created": 0, "products": rows})
-    products = await sync_to_async(products_import)(parsed=parsed, owner=user_of(request))
-    rows = [{**vars(item), "id": p.id} for item, p in zip(parsed.rows, products, strict=True)]
-    return Status(201, {**preview, "dry_run": False, "created": len(products), "products": rows})
+        return Status(200, {**preview, "dry_run": True, "created": 0, "updated": 0, "products": rows})
+    result = await sync_to_async(products_import)(parsed=parsed, owner=user_of(request))
+    rows = [{**vars(item), "id": p.id} for item, p in zip(parsed.rows, result.products, strict=True)]
+    saved = {"created": result.created, "updated": result.updated}
+    return Status(201, {**preview, "dry_run": False, **saved, "products": rows})
 
 
 @router.get("/products/{product_id}", response=responses(200, ProductOut, 404), tags=["products"])

@@ -47,11 +47,15 @@ def worst_case_usd(
     )
 
 
+BYTES_PER_TOKEN = 4
+"""What English text averages with current tokenizers; estimates only, never reservations."""
+
+
 def estimate_tokens(text: str) -> int:
     """A usage estimate when the provider reported none: ~4 UTF-8 bytes per token, at least 1."""
     if not text:
         return 0
-    return max(1, (len(text.encode("utf-8")) + 3) // 4)
+    return max(1, -(-len(text.encode("utf-8")) // BYTES_PER_TOKEN))
 
 
 # Role and separator tokens of a chat message, for estimates (the worst case uses 16).

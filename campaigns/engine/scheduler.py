@@ -38,6 +38,9 @@ log = logging.getLogger("copygen.engine")
 
 Publish = Callable[[int, Mapping[str, Any]], Awaitable[None]]
 
+MAX_BATCH = 1000
+"""Most events one ``campaign.batch`` message carries."""
+
 
 class JobStore(Protocol):
     """Where jobs come from and results go; the database on the Django side."""
@@ -83,6 +86,7 @@ class Engine:
         lease_renew_interval: float = 20.0,
         delta_interval: float = 0.05,
         write_interval: float = 0.05,
+        publish_gap: float = 0.01,
         retry: RetryPolicy | None = None,
         rate_limits: RateLimits | None = None,
         breaker_threshold: int = 5,
@@ -97,6 +101,7 @@ class Engine:
         self.poll_interval = poll_interval
         self.lease_renew_interval = lease_renew_interval
         self.retry = retry or RetryPolicy()
+        self.publish_gap = publish_gap
         self.coalescer = DeltaCoalescer(delta_interval)
         self.writer: BatchWriter[JobResult] = BatchWriter(self._write, interval=write_interval)
         self._tasks: dict[int, asyncio.Task[None]] = {}
@@ -318,20 +323,43 @@ class Engine:
         self._wake.set()  # slots freed in the database: look for more work
 
     async def _publisher(self) -> None:
+        """Send what the outbox holds, one message per campaign, at most every ``publish_gap``.
+
+        An idle publisher sends an event the moment it arrives (a first token is not held
+        back); a busy one sends whatever piled up meanwhile as one ``campaign.batch``, so a
+        campaign costs its viewers at most ``1 / publish_gap`` messages a second whatever
+        the number of cells in flight.
+        """
         while True:
-            campaign_id, event = await self._outbox.get()
-            await self._send(campaign_id, event)
+            first = await self._outbox.get()
+            started = time.monotonic()
+            await self._send_batch([first, *self._take_outbox()])
+            pause = self.publish_gap - (time.monotonic() - started)
+            if pause > 0:
+                await asyncio.sleep(pause)
+
+    def _take_outbox(self) -> list[tuple[int, Mapping[str, Any]]]:
+        taken: list[tuple[int, Mapping[str, Any]]] = []
+        while not self._outbox.empty() and len(taken) < MAX_BATCH:
+            taken.append(self._outbox.get_nowait())
+        return taken
 
     async def _drain_outbox(self) -> None:
         while not self._outbox.empty():
-            campaign_id, event = self._outbox.get_nowait()
-            await self._send(campaign_id, event)
+            await self._send_batch(self._take_outbox())
 
-    async def _send(self, campaign_id: int, event: Mapping[str, Any]) -> None:
-        try:
-            await self.publish(campaign_id, event)
-        except Exception:  # live events are best effort; the database has the truth
-            log.exception("publishing %s failed", event.get("type"))
+    async def _send_batch(self, items: list[tuple[int, Mapping[str, Any]]]) -> None:
+        by_campaign: dict[int, list[Mapping[str, Any]]] = {}
+        for campaign_id, event in items:
+            by_campaign.setdefault(campaign_id, []).append(event)
+        for campaign_id, events in by_campaign.items():
+            message = events[0] if len(events) == 1 else {
+                "type": "campaign.batch", "campaign_id": campaign_id, "events": events,
+            }
+            try:
+                await self.publish(campaign_id, message)
+            except Exception:  # live events are best effort; the database has the truth
+                log.exception("publishing %s failed", message.get("type"))
 
     async def _ticker(self) -> None:
         while True:

@@ -75,7 +75,7 @@ from campaigns.schemas.registry import (
     ProviderPatch,
     ProviderTestOut,
 )
-from campaigns.schemas.tokens import TokenCreatedOut, TokenIn, TokenOut
+from campaigns.schemas.tokens import TokenCreatedOut, TokenIn, TokenOut, TokenPatch
 
 __all__ = [
     "AllGenerationFilters",
@@ -132,6 +132,7 @@ __all__ = [
     "TokenCreatedOut",
     "TokenIn",
     "TokenOut",
+    "TokenPatch",
     "UsageOut",
     "UsageParams",
     "UsageRowOut",

@@ -135,6 +135,7 @@ class ImportOut(Schema):
                     "dry_run": True,
                     "format": "shopify",
                     "created": 0,
+                    "updated": 0,
                     "products": [{"row": 2, "id": None, **PRODUCT_EXAMPLE}],
                     "errors": [{"row": 5, "field": "Title", "message": "a product needs a title"}],
                 }
@@ -144,7 +145,8 @@ class ImportOut(Schema):
 
     dry_run: bool
     format: Literal["shopify", "simple"]
-    created: int = Field(description="products saved (0 for a dry run)")
+    created: int = Field(description="new products saved (0 for a dry run)")
+    updated: int = Field(0, description="Shopify products already in the catalog (same handle), updated in place")
     products: list[ImportRowOut]
     errors: list[RowErrorOut]
 

@@ -11,10 +11,19 @@ from pydantic import ConfigDict, Field, WithJsonSchema, field_validator
 from campaigns.models import ApiToken
 from campaigns.schemas.common import In
 
-__all__ = ["TokenCreatedOut", "TokenIn", "TokenOut"]
+__all__ = ["TokenCreatedOut", "TokenIn", "TokenOut", "TokenPatch"]
 
 Scope = Annotated[ApiToken.Scope, WithJsonSchema({"type": "string", "enum": ApiToken.Scope.values})]
 MAX_LIFETIME = timedelta(days=3650)
+RateLimit = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=ApiToken.MAX_RATE_LIMIT,
+        description=f"API requests per minute (default {ApiToken.DEFAULT_RATE_LIMIT}); "
+        f"above {ApiToken.DEFAULT_RATE_LIMIT} only for staff users",
+    ),
+]
 
 
 class TokenIn(In):
@@ -25,6 +34,7 @@ class TokenIn(In):
     name: str = Field("", max_length=100)
     scopes: list[Scope] = Field(min_length=1, max_length=4, description="read, write, launch, admin")
     expires_at: datetime | None = Field(None, description="in the future, at most ten years away; null: never")
+    rate_limit_per_minute: RateLimit | None = None
 
     @field_validator("expires_at")
     @classmethod
@@ -42,6 +52,13 @@ class TokenIn(In):
         if at > now + MAX_LIFETIME:
             raise ValueError("expires_at must be at most ten years away")
         return at
+
+
+class TokenPatch(In):
+    """Rename a token or change its rate limit (scopes and expiry are fixed: make a new one)."""
+
+    name: str | None = Field(None, max_length=100)
+    rate_limit_per_minute: RateLimit | None = None
 
 
 TOKEN_EXAMPLE = {

@@ -12,11 +12,10 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from campaigns.models import Campaign, LLMModel, Product, PromptTemplate
-from campaigns.services.errors import CampaignStateError, InvalidInput, NotFound
+from campaigns.services.errors import CampaignStateError, NotFound, full_clean_or_invalid
 from campaigns.services.launch import (
     cells_check,
     languages_clean,
@@ -77,11 +76,7 @@ def campaign_update(*, user: Any, campaign_id: int, **changes: Any) -> Campaign:
             setattr(campaign, name, changes[name])
     related = {f: _related(f, model, changes[f]) for f, (_, model) in RELATIONS.items() if f in changes}
     _check_cells(campaign, related)
-    try:
-        campaign.full_clean(exclude=["owner"])
-    except ValidationError as exc:
-        field, messages = next(iter(exc.message_dict.items()))
-        raise InvalidInput(field, f"{field}: {messages[0]}") from exc
+    full_clean_or_invalid(campaign, exclude=["owner"])
     campaign.save()
     for f, objects in related.items():
         getattr(campaign, RELATIONS[f][0]).set(objects)

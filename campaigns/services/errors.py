@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
+from django.db.models import Model
+
 __all__ = [
     "CampaignStateError",
     "DomainError",
@@ -10,6 +13,7 @@ __all__ = [
     "PermissionDenied",
     "QuotaExceeded",
     "RateLimited",
+    "full_clean_or_invalid",
 ]
 
 
@@ -29,6 +33,15 @@ class InvalidInput(DomainError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+def full_clean_or_invalid(instance: Model, *, exclude: list[str] | None = None) -> None:
+    """``instance.full_clean()``, its first error raised as :class:`InvalidInput` naming the field."""
+    try:
+        instance.full_clean(exclude=exclude)
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise InvalidInput(field, f"{field}: {messages[0]}") from exc
 
 
 class CampaignStateError(DomainError):

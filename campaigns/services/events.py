@@ -45,7 +45,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q
 
 from campaigns.models import Campaign, Generation
-from campaigns.services.publish import campaign_group
+from campaigns.services.publish import campaign_group, flatten
 from campaigns.services.selectors import campaign_progress, generation_dict
 
 __all__ = ["KEEPALIVE_SECONDS", "Cursor", "campaign_event_stream", "sse_message"]
@@ -215,15 +215,17 @@ async def _live(layer: Any, channel: str, campaign_id: int, seen: _Progress, kee
                     return
                 yield b": keepalive\n\n"
                 continue
-            event = _public(pending.result())
+            received = pending.result()
             pending = asyncio.ensure_future(layer.receive(channel))
-            if event.get("type") == "campaign.finished":
-                last = [sse_message(event)]
-                async for message in _closing_with_the_rest(campaign_id, seen, last):
+            for event in flatten(received):  # a campaign.batch becomes its events, in order
+                event = _public(event)
+                if event.get("type") == "campaign.finished":
+                    last = [sse_message(event)]
+                    async for message in _closing_with_the_rest(campaign_id, seen, last):
+                        yield message
+                    return
+                for message in await _live_messages(campaign_id, event, seen):
                     yield message
-                return
-            for message in await _live_messages(campaign_id, event, seen):
-                yield message
     finally:
         pending.cancel()
 

@@ -9,12 +9,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
+from django import db
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
@@ -30,6 +32,8 @@ from campaigns.services.publish import publish_sync
 from campaigns.services.results import finish_campaigns, jobs_finish
 
 __all__ = ["DatabaseJobStore", "jobs_claim", "jobs_finish", "jobs_renew", "jobs_reserve", "provider_breaker_record"]
+
+_R = TypeVar("_R")
 
 RUNNING = Generation.Status.RUNNING
 QUEUED = Generation.Status.QUEUED
@@ -274,19 +278,47 @@ def provider_breaker_record(*, provider_id: int, breaker: str) -> None:
 
 
 class DatabaseJobStore:
-    """The :class:`campaigns.engine.JobStore` of the web app and the workers."""
+    """The :class:`campaigns.engine.JobStore` of the web app and the workers.
+
+    Its database work runs on a thread (and so a connection) of its own, not on the one
+    thread every other ORM call of an ASGI process shares: inline in the web server, a
+    large result batch must not hold up page views and API requests behind it.
+    """
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="copygen-store")
+
+    async def _call(self, fn: Callable[..., _R], /, **kwargs: Any) -> _R:
+        return await sync_to_async(_on_store_connection, thread_sensitive=False, executor=self._executor)(
+            fn, kwargs
+        )
 
     async def claim(self, *, owner: str, limit: int) -> list[Job]:
-        return await sync_to_async(jobs_claim)(owner=owner, limit=limit)
+        return await self._call(jobs_claim, owner=owner, limit=limit)
 
     async def renew(self, *, owner: str, progress: Mapping[int, int]) -> set[int]:
-        return await sync_to_async(jobs_renew)(owner=owner, progress=progress)
+        return await self._call(jobs_renew, owner=owner, progress=progress)
 
     async def reserve(self, *, owner: str, job_id: int, amount_usd: Decimal) -> bool:
-        return bool(await sync_to_async(jobs_reserve)(owner=owner, job_id=job_id, amount_usd=amount_usd))
+        return bool(await self._call(jobs_reserve, owner=owner, job_id=job_id, amount_usd=amount_usd))
 
     async def provider_state(self, *, provider_id: int, breaker: str) -> None:
-        await sync_to_async(provider_breaker_record)(provider_id=provider_id, breaker=breaker)
+        await self._call(provider_breaker_record, provider_id=provider_id, breaker=breaker)
 
     async def finish(self, *, owner: str, results: Sequence[JobResult]) -> list[Mapping[str, Any]]:
-        return list(await sync_to_async(jobs_finish)(owner=owner, results=results))
+        return list(await self._call(jobs_finish, owner=owner, results=results))
+
+    def close(self, *, wait: bool = True) -> None:
+        """Close the store thread's connection and end the thread."""
+        closed = self._executor.submit(db.connections.close_all)  # runs on the store thread
+        self._executor.shutdown(wait=wait)
+        if wait:
+            closed.result()
+
+
+def _on_store_connection(fn: Callable[..., _R], kwargs: dict[str, Any]) -> _R:
+    # The store thread keeps its connection for good; one that broke (a database restart)
+    # is replaced before the next call instead of failing every call after it.
+    if db.connection.connection is not None and db.connection.errors_occurred and not db.connection.is_usable():
+        db.connection.close()
+    return fn(**kwargs)

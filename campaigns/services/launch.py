@@ -7,13 +7,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import ApiToken, Campaign, Generation, LLMModel, Product, PromptTemplate, TemplateVersion
 from campaigns.services.budgets import QuotaRefusal, quota_check_launch
-from campaigns.services.errors import CampaignStateError, InvalidInput, QuotaExceeded
+from campaigns.services.errors import CampaignStateError, InvalidInput, QuotaExceeded, full_clean_or_invalid
 from campaigns.services.signals import engine_signal
 from campaigns.templating import render_template
 
@@ -90,7 +89,10 @@ def models_active(models: Sequence[LLMModel], field: str = "model_ids") -> None:
 
 def languages_clean(languages: Sequence[str]) -> list[str]:
     """Languages stripped, blanks dropped, each once, in order."""
-    return list(dict.fromkeys(lang.strip() for lang in languages if lang.strip()))
+    cleaned = list(dict.fromkeys(lang.strip() for lang in languages if lang.strip()))
+    if any(len(lang) > 35 for lang in cleaned):
+        raise InvalidInput("languages", "languages: each must be a language code or name of at most 35 characters")
+    return cleaned
 
 
 def cells_check(cells: int) -> None:
@@ -117,8 +119,6 @@ def campaign_create(
     llm_models = objects_by_ids(LLMModel, model_ids, "model_ids")
     models_active(llm_models)
     languages = languages_clean(languages)
-    if any(len(lang) > 35 for lang in languages):
-        raise InvalidInput("languages", "languages: each must be a language code or name of at most 35 characters")
     cells_check(len(products) * len(templates) * len(llm_models) * variants * max(1, len(languages)))
     campaign = Campaign(
         owner=owner,  # type: ignore[misc]
@@ -129,11 +129,7 @@ def campaign_create(
         temperature=temperature,
         budget_usd=budget_usd,
     )
-    try:
-        campaign.full_clean(exclude=["owner"])
-    except ValidationError as exc:
-        field, messages = next(iter(exc.message_dict.items()))
-        raise InvalidInput(field, f"{field}: {messages[0]}") from exc
+    full_clean_or_invalid(campaign, exclude=["owner"])
     campaign.save()
     campaign.products.set(products)
     campaign.templates.set(templates)

@@ -11,7 +11,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-__all__ = ["campaign_group", "publish_event", "publish_sync"]
+__all__ = ["BATCH", "campaign_group", "flatten", "publish_event", "publish_sync"]
+
+BATCH = "campaign.batch"
 
 log = logging.getLogger("campaigns")
 
@@ -21,13 +23,38 @@ def campaign_group(campaign_id: int) -> str:
 
 
 async def publish_event(campaign_id: int, event: Mapping[str, Any]) -> None:
-    """Send ``event`` (its ``type`` names the consumer handler) to the campaign's viewers."""
+    """Send ``event`` (its ``type`` names the consumer handler) to the campaign's viewers.
+
+    A ``campaign.batch`` (``events``: several events, in order) goes out as one message.
+    Events marked ``webhook`` are also POSTed to the quota webhook, when one is set.
+    """
     layer = get_channel_layer()
-    message = {k: v for k, v in event.items() if k != "webhook"}
+    hooks: list[dict[str, Any]] = []
+    if event.get("type") == BATCH:
+        message: dict[str, Any] = {**event, "events": [_without_webhook(e, hooks) for e in event["events"]]}
+    else:
+        message = _without_webhook(event, hooks)
     if layer is not None:
         await layer.group_send(campaign_group(campaign_id), message)
-    if event.get("webhook") and settings.COPYGEN_QUOTA_WEBHOOK_URL:
-        await _post_webhook(message)
+    if settings.COPYGEN_QUOTA_WEBHOOK_URL:
+        for hook in hooks:
+            await _post_webhook(hook)
+
+
+def _without_webhook(event: Mapping[str, Any], hooks: list[dict[str, Any]]) -> dict[str, Any]:
+    if "webhook" not in event:
+        return event if isinstance(event, dict) else dict(event)  # the common case: no copy
+    message = {k: v for k, v in event.items() if k != "webhook"}
+    if event["webhook"]:
+        hooks.append(message)
+    return message
+
+
+def flatten(event: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The events a live message carries: a batch's ``events``, or the event itself."""
+    if event.get("type") == BATCH:
+        return list(event["events"])
+    return [dict(event)]
 
 
 async def _post_webhook(event: Mapping[str, Any]) -> None:

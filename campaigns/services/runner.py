@@ -40,6 +40,7 @@ def build_engine(*, kind: str, max_in_flight: int | None = None) -> Engine:
         max_in_flight=limit,
         lease_renew_interval=max(1.0, settings.COPYGEN_LEASE_SECONDS / 3),
         delta_interval=settings.COPYGEN_DELTA_INTERVAL_MS / 1000.0,
+        write_interval=settings.COPYGEN_WRITE_INTERVAL_MS / 1000.0,
         # Shared by every process through Redis when it is configured.
         rate_limits=RateLimits(settings.REDIS_URL, key_prefix=f"{settings.REDIS_PREFIX}:limits"),
     )
@@ -49,6 +50,8 @@ def start_inline() -> Engine:
     """Start the engine as a task of the running event loop (once per process)."""
     global _engine, _loop, _task
     if _engine is None or _task is None or _task.done():
+        if _engine is not None and isinstance(_engine.store, DatabaseJobStore):
+            _engine.store.close(wait=False)  # an engine whose loop ended (a test's): free its connection
         _loop = asyncio.get_running_loop()
         _engine = build_engine(kind="inline")
         _task = _loop.create_task(_engine.run(), name="copygen-engine")
@@ -65,6 +68,8 @@ async def stop_inline() -> None:
         except (asyncio.CancelledError, Exception):
             log.exception("engine did not stop cleanly")
         await _engine.client.aclose()
+        if isinstance(_engine.store, DatabaseJobStore):
+            await asyncio.to_thread(_engine.store.close)
     _engine, _task = None, None
 
 

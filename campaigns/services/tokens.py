@@ -30,17 +30,40 @@ def token_create(
     scopes: Sequence[str],
     name: str = "",
     expires_at: datetime | None = None,
+    rate_limit_per_minute: int | None = None,
 ) -> tuple[ApiToken, str]:
     """Create a token; return it and the raw secret, which is never stored."""
     unknown = sorted(set(scopes) - SCOPES)
     if unknown or not scopes:
         raise InvalidInput("scopes", f"scopes: unknown scope {', '.join(unknown)}" if unknown else "scopes: name one")
+    rate_limit_check(user, rate_limit_per_minute)
     prefix = secrets.token_hex(4)
     raw = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     token = ApiToken.objects.create(
-        user=user, name=name, prefix=prefix, token_hash=token_hash(raw), scopes=sorted(set(scopes)), expires_at=expires_at
+        user=user,
+        name=name,
+        prefix=prefix,
+        token_hash=token_hash(raw),
+        scopes=sorted(set(scopes)),
+        expires_at=expires_at,
+        rate_limit_per_minute=rate_limit_per_minute or ApiToken.DEFAULT_RATE_LIMIT,
     )
     return token, raw
+
+
+def rate_limit_check(user: AbstractBaseUser, per_minute: int | None) -> None:
+    """Anyone may lower their token's rate limit; raising it above the default is for staff."""
+    if per_minute is None:
+        return
+    if not 1 <= per_minute <= ApiToken.MAX_RATE_LIMIT:
+        raise InvalidInput(
+            "rate_limit_per_minute", f"rate_limit_per_minute: must be between 1 and {ApiToken.MAX_RATE_LIMIT}"
+        )
+    if per_minute > ApiToken.DEFAULT_RATE_LIMIT and not getattr(user, "is_staff", False):
+        raise InvalidInput(
+            "rate_limit_per_minute",
+            f"rate_limit_per_minute: above {ApiToken.DEFAULT_RATE_LIMIT} needs a staff user",
+        )
 
 
 def token_authenticate(raw: str) -> ApiToken | None:

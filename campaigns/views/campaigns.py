@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from campaigns.engine.costs import BYTES_PER_TOKEN, ESTIMATED_TOKENS_PER_MESSAGE, MESSAGE_OVERHEAD_TOKENS
 from campaigns.forms import CampaignEstimateForm, CampaignForm, usd, usd_short
 from campaigns.services import estimate, launch
 from campaigns.services.errors import DomainError, InvalidInput
@@ -22,8 +23,9 @@ from campaigns.views._common import error_json, visible_campaign
 
 MATRIX_FIELDS = ("products", "templates", "models")
 ESTIMATE_ASSUMPTION = (
-    "Expected: input ≈ prompt bytes ÷ 4 + 4 tokens per message, output ≈ {ratio}% of max tokens. "
-    "Worst case: every prompt byte a token + 16 per message, and max tokens out; "
+    f"Expected: input ≈ prompt bytes ÷ {BYTES_PER_TOKEN} + {ESTIMATED_TOKENS_PER_MESSAGE} tokens per message, "
+    "output ≈ {ratio}% of max tokens. "
+    f"Worst case: every prompt byte a token + {MESSAGE_OVERHEAD_TOKENS} per message, and max tokens out; "
     "the engine reserves this against the budget before each call."
 )
 

@@ -117,11 +117,11 @@ def _import_confirm(request: HttpRequest) -> HttpResponse:
         parsed = imports.ParsedImport(parsed.format, parsed.rows, [])
     if not parsed.rows:
         return _preview(request, pending, parsed)
-    created = imports.products_import(parsed=parsed, owner=request.user)
+    result = imports.products_import(parsed=parsed, owner=request.user)
     del request.session[IMPORT_SESSION_KEY]
-    messages.success(
-        request, f"Imported {len(created)} product{'s' if len(created) != 1 else ''} from {pending['filename']}."
-    )
+    count = len(result.products)
+    updated = f" ({result.updated} already in the catalog, updated)" if result.updated else ""
+    messages.success(request, f"Imported {count} product{'s' if count != 1 else ''} from {pending['filename']}{updated}.")
     return redirect("campaigns:product_list")
 
 

@@ -20,9 +20,11 @@ Rows are numbered as a spreadsheet shows them: the header is row 1.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 
 from campaigns.models import Product
 from campaigns.services.errors import DomainError, InvalidInput
@@ -33,6 +35,7 @@ from campaigns.services.imports.simple import parse_simple
 
 __all__ = [
     "ImportRejected",
+    "ImportResult",
     "ImportRow",
     "MAX_FILE_BYTES",
     "ParsedImport",
@@ -69,19 +72,48 @@ def import_parse(data: bytes, *, language: str = "en") -> ParsedImport:
     )
 
 
+@dataclass
+class ImportResult:
+    """The saved products, in the file's order, and how many of them were new."""
+
+    products: list[Product]
+    created: int
+    updated: int
+
+
 @transaction.atomic
-def products_import(*, parsed: ParsedImport, owner: AbstractBaseUser | None) -> list[Product]:
-    """Create every product of ``parsed``, or none if it has any error."""
+def products_import(*, parsed: ParsedImport, owner: AbstractBaseUser | None) -> ImportResult:
+    """Save every product of ``parsed``, or none if it has any error.
+
+    A Shopify product whose handle is already in the catalog is updated in place (name,
+    description, attributes, language), so importing a fresh export again changes the
+    catalog instead of doubling it; everything else is created.
+    """
     if parsed.errors:
         raise ImportRejected(parsed.errors)
-    products = [
-        Product(
-            name=item.name,
-            description=item.description,
-            attributes=item.attributes,
-            language=item.language,
-            owner=owner,  # type: ignore[misc]
+    handles = [item.attributes["handle"] for item in parsed.rows if parsed.format == "shopify"]
+    existing: dict[str, Product] = {}
+    if handles:
+        for product in Product.objects.filter(attributes__handle__in=handles).order_by("id"):
+            existing[product.attributes["handle"]] = product  # the newest one, if doubled earlier
+    now = timezone.now()
+    new: list[Product] = []
+    changed: list[Product] = []
+    saved: list[Product] = []
+    for item in parsed.rows:
+        product = existing.get(item.attributes.get("handle", "")) if handles else None
+        if product is None:
+            product = Product(owner=owner)  # type: ignore[misc]
+            new.append(product)
+        else:
+            product.updated_at = now  # bulk_update does not touch auto_now fields
+            changed.append(product)
+        product.name, product.description = item.name, item.description
+        product.attributes, product.language = item.attributes, item.language
+        saved.append(product)
+    Product.objects.bulk_create(new, batch_size=500)
+    if changed:
+        Product.objects.bulk_update(
+            changed, ["name", "description", "attributes", "language", "updated_at"], batch_size=500
         )
-        for item in parsed.rows
-    ]
-    return Product.objects.bulk_create(products, batch_size=500)
+    return ImportResult(saved, created=len(new), updated=len(changed))

@@ -2,7 +2,8 @@
  *
  * On connect the server sends a snapshot (every generation with its text so far), then
  * events: generation.started / .delta / .finished, campaign.progress / .finished,
- * campaign.status after an action, error. Deltas carry `offset`, the number of
+ * campaign.status after an action, error; a campaign.batch frame carries several of these
+ * (`events`, in order) when the engine had more than one to send. Deltas carry `offset`, the number of
  * characters of that generation sent before the piece, so duplicates are trimmed and
  * gaps are noticed; generation.finished carries the full text and settles the cell.
  * Right after the snapshot, each running cell gets a delta at offset 0 with `resync: true`
@@ -553,6 +554,10 @@
 
   function handle(ws, msg) {
     switch (msg.type) {
+      case "campaign.batch": // what the engine sent meanwhile, in order, in one frame
+        return msg.events.forEach(function (event) {
+          handle(ws, event);
+        });
       case "campaign.snapshot":
         return applySnapshot(ws, msg);
       case "generation.started":
