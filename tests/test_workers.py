@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+import select
 import signal
 import subprocess
 import sys
@@ -39,6 +40,22 @@ def start_worker(extra_env: dict[str, str] | None = None) -> subprocess.Popen[by
     )
 
 
+def wait_running(worker: subprocess.Popen[bytes], timeout: float = 60) -> str:
+    """Wait for the worker's "running" line (it is claiming from then on); return its output so far."""
+    assert worker.stdout is not None
+    fd, out = worker.stdout.fileno(), b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and b" running (" not in out:
+        if select.select([fd], [], [], 0.5)[0]:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise AssertionError(f"the worker exited while starting: {out.decode()}")
+            out += chunk
+    if b" running (" not in out:
+        raise AssertionError(f"the worker did not start within {timeout:.0f}s: {out.decode()}")
+    return out.decode()
+
+
 def wait_until(predicate: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -52,13 +69,15 @@ def test_two_workers_share_a_campaign_and_each_cell_runs_once(catalog, user, sim
     settings.COPYGEN_ENGINE = "worker"
     campaign = make_campaign(catalog, user, name="Workers", variants=5)
     workers = [start_worker(), start_worker()]
+    started = ["", ""]
     try:
+        started = [wait_running(w) for w in workers]  # both claim from the start
         campaign_launch(campaign_id=campaign.id)
         wait_until(lambda: Campaign.objects.get(id=campaign.id).status != "running", 60, "the campaign to finish")
     finally:
         for w in workers:
             w.send_signal(signal.SIGTERM)
-        outputs = [w.communicate(timeout=60)[0].decode() for w in workers]
+        outputs = [head + w.communicate(timeout=60)[0].decode() for head, w in zip(started, workers, strict=True)]
     campaign.refresh_from_db()
     assert campaign.status == "completed", outputs
     gens = list(Generation.objects.filter(campaign=campaign))
@@ -68,6 +87,20 @@ def test_two_workers_share_a_campaign_and_each_cell_runs_once(catalog, user, sim
     assert campaign.spent_usd == sum((g.cost_usd for g in gens), Decimal(0)) and campaign.reserved_usd == 0
     assert all(w.returncode == 0 for w in workers), outputs
     assert all("stopped" in out for out in outputs)
+
+
+def test_sigterm_while_starting_exits_cleanly_without_claiming():
+    worker = start_worker()
+    assert worker.stdout is not None
+    out = b""
+    deadline = time.monotonic() + 60
+    while b"starting" not in out and time.monotonic() < deadline:  # its handler is installed from here on
+        if select.select([worker.stdout.fileno()], [], [], 0.5)[0]:
+            out += os.read(worker.stdout.fileno(), 65536)
+    worker.send_signal(signal.SIGTERM)
+    out += worker.communicate(timeout=60)[0]
+    assert worker.returncode == 0, out.decode()
+    assert b"stopped" in out
 
 
 def test_kill_9_a_worker_mid_campaign_loses_nothing_and_accounts_every_attempt(catalog, user, simulator, settings):

@@ -37,15 +37,22 @@ class Command(BaseCommand):
     _engine_stopped = False
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        # A SIGTERM/SIGINT while starting (checks, connecting) stops the worker cleanly
+        # before it claims anything, instead of killing it with the default action.
+        stop_requested = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop_requested.set())
+        self.stdout.write("generation worker starting")
+        self.stdout.flush()
         # A stored key that no configured key decrypts stops the worker at start.
         errors = [e for e in run_checks(tags=["database"], databases=["default"]) if e.is_serious()]
         if errors:
             raise CommandError("; ".join(f"{e.id}: {e.msg}" for e in errors))
         if not settings.REDIS_URL:
             self.stderr.write("REDIS_URL is not set: workers are not woken by launches and rely on polling.")
-        asyncio.run(self.main(opts))
+        asyncio.run(self.main(opts, stop_requested))
 
-    async def main(self, opts: dict[str, Any]) -> None:
+    async def main(self, opts: dict[str, Any], stop_requested: threading.Event) -> None:
         engine = build_engine(kind="worker", max_in_flight=opts["max_in_flight"])
         engine.poll_interval = opts["poll_interval"]
         loop = asyncio.get_running_loop()
@@ -56,8 +63,13 @@ class Command(BaseCommand):
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, shutdown)
+        if stop_requested.is_set():
+            self.stdout.write(f"generation worker {engine.owner} stopped before it claimed anything")
+            await engine.client.aclose()
+            return
         listener = asyncio.create_task(self.listen(engine))
         self.stdout.write(f"generation worker {engine.owner} running (max {engine.max_in_flight} in flight)")
+        self.stdout.flush()
         try:
             await engine.run()
             self._engine_stopped = True  # every job is written or handed back
