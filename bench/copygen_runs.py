@@ -24,6 +24,7 @@ import time
 import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -41,7 +42,7 @@ from bench.harness import (
     proc_rss_bytes,
 )
 
-__all__ = ["run_inline", "run_workers", "setup_django", "make_campaign"]
+__all__ = ["WorkerGroup", "make_campaign", "run_inline", "run_workers", "running_workers", "setup_django"]
 
 log = logging.getLogger("bench")
 
@@ -578,6 +579,27 @@ def stop_workers(workers: Sequence[subprocess.Popen[bytes]], timeout: float = 60
     return [_worker_output(w)[-4000:] for w in workers]
 
 
+@dataclass
+class WorkerGroup:
+    procs: list[subprocess.Popen[bytes]]
+    outputs: list[str] = field(default_factory=list)
+    """The end of each worker's output, once they have been stopped."""
+
+
+@contextlib.contextmanager
+def running_workers(
+    database_url: str, max_in_flight: int, *, count: int = 2, stop_timeout: float = 60.0, **env: str
+) -> Iterator[WorkerGroup]:
+    """``count`` generation workers on ``database_url``, each past its "running" line; SIGTERM'd
+    (killed after ``stop_timeout``) on the way out."""
+    group = WorkerGroup([_start_worker(worker_env(database_url, **env), max_in_flight) for _ in range(count)])
+    try:
+        _wait_running(group.procs)
+        yield group
+    finally:
+        group.outputs = stop_workers(group.procs, timeout=stop_timeout)
+
+
 def wait_campaign(campaign_id: int, timeout: float, interval: float = 0.05) -> bool:
     from campaigns.models import Campaign
 
@@ -596,9 +618,8 @@ def run_workers(spec: dict[str, Any]) -> dict[str, Any]:
         campaign = make_campaign(
             sim_url=spec["url"], n=n, concurrency=c, model=spec["model"], max_tokens=spec.get("max_tokens", 128)
         )
-        workers = [_start_worker(worker_env(url), c) for _ in range(count)]
-        try:
-            _wait_running(workers)
+        with running_workers(url, c, count=count) as group:
+            workers = group.procs
             pids: list[int | str] = [w.pid for w in workers]
             time.sleep(0.5)
             baseline = sum(proc_rss_bytes(p) for p in pids)
@@ -610,8 +631,7 @@ def run_workers(spec: dict[str, Any]) -> dict[str, Any]:
             wall = time.monotonic() - t0
             cpu = sum(proc_cpu_seconds(p) for p in pids) - cpu0  # type: ignore[arg-type]
             samples = sampler.stop()
-        finally:
-            outputs = stop_workers(workers)
+        outputs = group.outputs
         checks = _check_results(campaign.id, spec["url"])
         done = checks["statuses"].get("succeeded", 0)
         return {

@@ -224,17 +224,13 @@ def _with_topology(spec: dict[str, Any], run: Any) -> dict[str, Any]:
     from bench.copygen_runs import setup_django
 
     if spec.get("topology") == "workers":
-        from bench.copygen_runs import _start_worker, _wait_running, stop_workers, worker_env
+        from bench.copygen_runs import running_workers
         from bench.harness import REDIS_BENCH_URL, pg_database
 
         with pg_database("copygen_live") as url:
             setup_django(url, redis_url=REDIS_BENCH_URL, engine="worker")
-            workers = [_start_worker(worker_env(url), spec["concurrency"]) for _ in range(2)]
-            try:
-                _wait_running(workers)
+            with running_workers(url, spec["concurrency"]):
                 return dict(run(spec, url, workers_redis_url=REDIS_BENCH_URL))
-            finally:
-                stop_workers(workers)
     with tempfile.TemporaryDirectory(prefix="copygen-bench-") as tmp:
         url = f"sqlite:///{tmp}/bench.sqlite3"
         setup_django(url)

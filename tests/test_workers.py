@@ -56,6 +56,17 @@ def wait_running(worker: subprocess.Popen[bytes], timeout: float = 60) -> str:
     return out.decode()
 
 
+def output_of(worker: subprocess.Popen[bytes], timeout: float = 60) -> str:
+    """The worker's output once it has exited; if it hangs, fail with a dump of its stacks."""
+    try:
+        return worker.communicate(timeout=timeout)[0].decode()
+    except subprocess.TimeoutExpired:
+        dump = subprocess.run([str(ROOT / ".venv/bin/py-spy"), "dump", "--pid", str(worker.pid)],
+                              capture_output=True, text=True).stdout
+        worker.kill()
+        raise AssertionError(dump + worker.communicate()[0].decode()[-6000:]) from None
+
+
 def wait_until(predicate: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -143,14 +154,7 @@ def test_kill_9_a_worker_mid_campaign_loses_nothing_and_accounts_every_attempt(c
         for w in (victim, survivor):
             if w.poll() is None:
                 w.send_signal(signal.SIGTERM)
-        try:
-            out = survivor.communicate(timeout=60)[0].decode()
-        except subprocess.TimeoutExpired:
-            dump = subprocess.run([str(ROOT / ".venv/bin/py-spy"), "dump", "--pid", str(survivor.pid)],
-                                  capture_output=True, text=True).stdout
-            survivor.kill()
-            rest = survivor.communicate()[0].decode()
-            raise AssertionError(dump + rest[-6000:]) from None
+        out = output_of(survivor)
     campaign.refresh_from_db()
     gens = list(Generation.objects.filter(campaign=campaign))
     assert campaign.status == "completed", out[-3000:]
@@ -205,13 +209,7 @@ def test_sigterm_hands_in_flight_jobs_back_and_another_worker_finishes_them(cata
         wait_until(lambda: Generation.objects.filter(campaign=campaign, status="running").count() >= 5, 30,
                    "the first worker to be busy")
         first.send_signal(signal.SIGTERM)
-        try:
-            out = first.communicate(timeout=60)[0].decode()
-        except subprocess.TimeoutExpired:
-            dump = subprocess.run([str(ROOT / ".venv/bin/py-spy"), "dump", "--pid", str(first.pid)],
-                                  capture_output=True, text=True).stdout
-            first.kill()
-            raise AssertionError(dump + first.communicate()[0].decode()[-5000:]) from None
+        out = output_of(first)
         assert first.returncode == 0, out
         assert not Generation.objects.filter(campaign=campaign, status="running").exists(), "nothing left leased"
         released = Attempt.objects.filter(generation__campaign=campaign, error__contains="handed the job back")

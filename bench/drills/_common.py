@@ -6,11 +6,11 @@ import contextlib
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from bench.copygen_runs import _start_worker, _wait_running, make_campaign, setup_django, stop_workers, worker_env
+from bench.copygen_runs import WorkerGroup, make_campaign, running_workers, setup_django
 from bench.harness import REDIS_BENCH_URL, SimProcess, pg_database
 
 __all__ = ["MODEL", "Setup", "audit", "worker_setup"]
@@ -23,8 +23,15 @@ class Setup:
     sim: SimProcess
     campaign: Any
     url: str
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    outputs: list[str] = field(default_factory=list)
+    group: WorkerGroup
+
+    @property
+    def workers(self) -> list[subprocess.Popen[bytes]]:
+        return self.group.procs
+
+    @property
+    def outputs(self) -> list[str]:
+        return self.group.outputs
 
 
 @contextlib.contextmanager
@@ -42,15 +49,9 @@ def worker_setup(
         with pg_database("copygen_drill") as url:
             setup_django(url, redis_url=redis_url, engine="worker")
             campaign = make_campaign(sim_url=sim.base_url, n=n, concurrency=concurrency, model=MODEL, rpm=rpm)
-            env = worker_env(url, COPYGEN_LEASE_SECONDS=str(lease_seconds), REDIS_URL=redis_url)
-            setup = Setup(
-                sim=sim, campaign=campaign, url=url, workers=[_start_worker(env, concurrency) for _ in range(workers)]
-            )
-            try:
-                _wait_running(setup.workers)
-                yield setup
-            finally:
-                setup.outputs = stop_workers(setup.workers, timeout=45)
+            env = {"COPYGEN_LEASE_SECONDS": str(lease_seconds), "REDIS_URL": redis_url}
+            with running_workers(url, concurrency, count=workers, stop_timeout=45, **env) as group:
+                yield Setup(sim=sim, campaign=campaign, url=url, group=group)
     finally:
         sim.stop()
 

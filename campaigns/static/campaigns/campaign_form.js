@@ -13,7 +13,7 @@
   var formula = form.querySelector("[data-cell-formula]");
   var variantsInput = form.querySelector("input[name=variants]");
   var languagesInput = form.querySelector("input[name=languages]");
-  var csrf = form.querySelector("[name=csrfmiddlewaretoken]").value;
+  var post = window.copygenForms.latestPost(form);
   var est = {
     box: form.querySelector("[data-estimate]"),
     state: form.querySelector("[data-estimate-state]"),
@@ -27,8 +27,6 @@
     assumption: form.querySelector("[data-estimate-assumption]"),
     inline: form.querySelector("[data-estimate-inline]"),
   };
-  var timer = null;
-  var controller = null;
   var lastBody = null;
 
   function plural(n, word) {
@@ -142,20 +140,9 @@
       showEmpty("Pick at least one product, template and model to see what the campaign would cost.");
       return;
     }
-    if (controller) controller.abort();
-    controller = new AbortController();
     est.state.textContent = "Updating…";
     est.box.classList.add("is-stale");
-    fetch(form.dataset.estimateUrl, {
-      method: "POST",
-      body: body,
-      headers: { "X-CSRFToken": csrf, Accept: "application/json" },
-      credentials: "same-origin",
-      signal: controller.signal,
-    })
-      .then(function (response) {
-        return response.json();
-      })
+    post(form.dataset.estimateUrl, body)
       .then(function (result) {
         est.box.classList.remove("is-stale");
         if (result.ready) return showEstimate(result);
@@ -173,10 +160,7 @@
       });
   }
 
-  function scheduleEstimate() {
-    clearTimeout(timer);
-    timer = setTimeout(runEstimate, ESTIMATE_DEBOUNCE_MS);
-  }
+  var scheduleEstimate = window.copygenForms.debounce(runEstimate, ESTIMATE_DEBOUNCE_MS);
 
   function update() {
     updateCount();

@@ -15,10 +15,8 @@
   var language = document.querySelector("[data-preview-language]");
   var preview = document.querySelector("[data-preview]");
   var errorEl = document.querySelector("[data-preview-error]");
-  var csrf = form.querySelector("[name=csrfmiddlewaretoken]").value;
+  var post = window.copygenForms.latestPost(form);
   var lastFocused = fields.body;
-  var timer = null;
-  var controller = null;
 
   function markField(name) {
     Object.keys(fields).forEach(function (key) {
@@ -57,23 +55,12 @@
       showError("Add a product to see a preview.", null);
       return;
     }
-    if (controller) controller.abort();
-    controller = new AbortController();
     var data = new FormData();
     data.append("system_prompt", fields.system_prompt.value);
     data.append("body", fields.body.value);
     data.append("product_id", product.value);
     if (language) data.append("language", language.value);
-    fetch(form.dataset.previewUrl, {
-      method: "POST",
-      body: data,
-      headers: { "X-CSRFToken": csrf, Accept: "application/json" },
-      credentials: "same-origin",
-      signal: controller.signal,
-    })
-      .then(function (response) {
-        return response.json();
-      })
+    post(form.dataset.previewUrl, data)
       .then(function (result) {
         if (result.error) showError(result.error, result.field);
         else showMessages(result.messages);
@@ -83,10 +70,7 @@
       });
   }
 
-  function schedule() {
-    clearTimeout(timer);
-    timer = setTimeout(run, DEBOUNCE_MS);
-  }
+  var schedule = window.copygenForms.debounce(run, DEBOUNCE_MS);
 
   function insert(text) {
     var target = lastFocused;
