@@ -9,6 +9,7 @@ from typing import Any
 
 from channels.layers import InMemoryChannelLayer as LibraryLayer
 
+from campaigns.engine.scheduler import BATCH
 from copygen.layers import InMemoryChannelLayer
 
 ROUNDS, VIEWERS, EVENTS = 20, 50, 500
@@ -23,7 +24,7 @@ async def _ms_per_batch(layer_class: Any) -> float:
         {"type": "generation.delta", "campaign_id": 1, "id": i, "offset": 120, "text": "some words of copy "}
         for i in range(EVENTS)
     ]
-    batch = {"type": "campaign.batch", "campaign_id": 1, "events": deltas}
+    batch = {"type": BATCH, "campaign_id": 1, "events": deltas}
     started = time.perf_counter()
     for _ in range(ROUNDS):
         await layer.group_send("campaign-1", batch)

@@ -38,6 +38,8 @@ log = logging.getLogger("copygen.engine")
 
 Publish = Callable[[int, Mapping[str, Any]], Awaitable[None]]
 
+BATCH = "campaign.batch"
+"""The type of a live message that carries several events of one campaign (``events``, in order)."""
 MAX_BATCH = 1000
 """Most events one ``campaign.batch`` message carries."""
 
@@ -354,7 +356,7 @@ class Engine:
             by_campaign.setdefault(campaign_id, []).append(event)
         for campaign_id, events in by_campaign.items():
             message = events[0] if len(events) == 1 else {
-                "type": "campaign.batch", "campaign_id": campaign_id, "events": events,
+                "type": BATCH, "campaign_id": campaign_id, "events": events,
             }
             try:
                 await self.publish(campaign_id, message)

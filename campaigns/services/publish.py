@@ -11,9 +11,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-__all__ = ["BATCH", "campaign_group", "flatten", "publish_event", "publish_sync"]
+from campaigns.engine.scheduler import BATCH
 
-BATCH = "campaign.batch"
+__all__ = ["BATCH", "campaign_group", "flatten", "publish_event", "publish_sync"]
 
 log = logging.getLogger("campaigns")
 

@@ -49,7 +49,7 @@ def _progress_aggregates() -> dict[str, Any]:
 
 
 def _progress(campaign: Campaign, agg: dict[str, Any]) -> dict[str, Any]:
-    spend = agg.pop("spend", None) or Decimal(0)
+    spend = agg.get("spend") or Decimal(0)
     counts = {k: agg.get(k) or 0 for k in ("total", "queued", "running", "succeeded", "failed", "cancelled", "skipped")}
     return {
         **counts,
