@@ -440,7 +440,8 @@ async def _drive_inline(spec: dict[str, Any], campaign_id: int, writes: bool) ->
 
     n, c = spec["n"], spec["concurrency"]
     engine = build_engine(kind="bench", max_in_flight=c)
-    store = _TimedStore(engine.store if writes else _NoWriteStore(engine.store))
+    db_store = engine.store
+    store = _TimedStore(db_store if writes else _NoWriteStore(db_store))
     engine.store = store
     done = asyncio.Event()
     events: Counter[str] = Counter()
@@ -486,8 +487,7 @@ async def _drive_inline(spec: dict[str, Any], campaign_id: int, writes: bool) ->
     engine._stopping = True
     await asyncio.wait_for(task, 60)
     await engine.client.aclose()
-    if hasattr(engine.store, "close"):
-        await asyncio.to_thread(engine.store.close)
+    await asyncio.to_thread(db_store.close)  # type: ignore[attr-defined]
     result: dict[str, Any] = {
         "peer": "copygen_inline" if spec.get("database", "sqlite") == "sqlite" else "copygen_inline_pg",
         "n": n,

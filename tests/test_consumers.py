@@ -14,6 +14,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from campaigns.models import Campaign, Generation
+from campaigns.services.publish import BATCH, flatten
 from copygen.asgi import application
 from tests.test_engine_e2e import make_campaign
 
@@ -48,15 +49,13 @@ async def connect(campaign_id: int, headers: list[tuple[bytes, bytes]]) -> tuple
 
 
 async def live_events(ws: WebsocketCommunicator, timeout: float = 20) -> AsyncIterator[dict[str, Any]]:
-    """The events of each frame, a ``campaign.batch`` unpacked; the batch frames are counted."""
+    """The events of each frame, a ``campaign.batch`` unpacked (several events of this campaign)."""
     while True:
         frame = await ws.receive_json_from(timeout=timeout)
-        if frame["type"] == "campaign.batch":
+        if frame["type"] == BATCH:
             assert len(frame["events"]) > 1 and all(e["campaign_id"] == frame["campaign_id"] for e in frame["events"])
-            for event in frame["events"]:
-                yield event
-        else:
-            yield frame
+        for event in flatten(frame):
+            yield event
 
 
 async def test_snapshot_then_live_events_whose_deltas_add_up_to_the_stored_text(catalog, user, simulator, inline_engine):

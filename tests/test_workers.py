@@ -40,19 +40,20 @@ def start_worker(extra_env: dict[str, str] | None = None) -> subprocess.Popen[by
     )
 
 
-def wait_running(worker: subprocess.Popen[bytes], timeout: float = 60) -> str:
-    """Wait for the worker's "running" line (it is claiming from then on); return its output so far."""
+def wait_running(worker: subprocess.Popen[bytes], timeout: float = 60, marker: bytes = b" running (") -> str:
+    """Wait for the worker's "running" line (it is claiming from then on), or another ``marker``;
+    return its output so far."""
     assert worker.stdout is not None
     fd, out = worker.stdout.fileno(), b""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and b" running (" not in out:
+    while time.monotonic() < deadline and marker not in out:
         if select.select([fd], [], [], 0.5)[0]:
             chunk = os.read(fd, 65536)
             if not chunk:
                 raise AssertionError(f"the worker exited while starting: {out.decode()}")
             out += chunk
-    if b" running (" not in out:
-        raise AssertionError(f"the worker did not start within {timeout:.0f}s: {out.decode()}")
+    if marker not in out:
+        raise AssertionError(f"the worker printed no {marker.decode()!r} within {timeout:.0f}s: {out.decode()}")
     return out.decode()
 
 
@@ -88,7 +89,7 @@ def test_two_workers_share_a_campaign_and_each_cell_runs_once(catalog, user, sim
     finally:
         for w in workers:
             w.send_signal(signal.SIGTERM)
-        outputs = [head + w.communicate(timeout=60)[0].decode() for head, w in zip(started, workers, strict=True)]
+        outputs = [head + output_of(w) for head, w in zip(started, workers, strict=True)]
     campaign.refresh_from_db()
     assert campaign.status == "completed", outputs
     gens = list(Generation.objects.filter(campaign=campaign))
@@ -100,18 +101,13 @@ def test_two_workers_share_a_campaign_and_each_cell_runs_once(catalog, user, sim
     assert all("stopped" in out for out in outputs)
 
 
-def test_sigterm_while_starting_exits_cleanly_without_claiming():
+def test_sigterm_while_starting_exits_cleanly():
     worker = start_worker()
-    assert worker.stdout is not None
-    out = b""
-    deadline = time.monotonic() + 60
-    while b"starting" not in out and time.monotonic() < deadline:  # its handler is installed from here on
-        if select.select([worker.stdout.fileno()], [], [], 0.5)[0]:
-            out += os.read(worker.stdout.fileno(), 65536)
+    out = wait_running(worker, marker=b"starting")  # its signal handler is installed from here on
     worker.send_signal(signal.SIGTERM)
-    out += worker.communicate(timeout=60)[0]
-    assert worker.returncode == 0, out.decode()
-    assert b"stopped" in out
+    out += output_of(worker)
+    assert worker.returncode == 0, out
+    assert "stopped" in out
 
 
 def test_kill_9_a_worker_mid_campaign_loses_nothing_and_accounts_every_attempt(catalog, user, simulator, settings):
@@ -187,7 +183,7 @@ def test_two_workers_share_the_rpm_limit_and_get_no_429(catalog, user, simulator
     finally:
         for w in workers:
             w.send_signal(signal.SIGTERM)
-        outputs = [w.communicate(timeout=30)[0].decode() for w in workers]
+        outputs = [output_of(w, 30) for w in workers]
     campaign.refresh_from_db()
     assert campaign.status == "completed", outputs
     assert simulator.stats.rate_limited == 0
@@ -220,7 +216,7 @@ def test_sigterm_hands_in_flight_jobs_back_and_another_worker_finishes_them(cata
         for w in (first, second):
             if w is not None and w.poll() is None:
                 w.send_signal(signal.SIGTERM)
-                w.communicate(timeout=60)
+                output_of(w)
     campaign.refresh_from_db()
     gens = list(Generation.objects.filter(campaign=campaign))
     assert campaign.status == "completed" and all(g.status == "succeeded" for g in gens)

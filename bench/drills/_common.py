@@ -29,10 +29,6 @@ class Setup:
     def workers(self) -> list[subprocess.Popen[bytes]]:
         return self.group.procs
 
-    @property
-    def outputs(self) -> list[str]:
-        return self.group.outputs
-
 
 @contextlib.contextmanager
 def worker_setup(
