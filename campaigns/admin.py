@@ -21,6 +21,7 @@ from campaigns.models import (
     Quota,
     QuotaUsage,
     Team,
+    validate_api_key,
 )
 
 
@@ -28,6 +29,7 @@ class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
     api_key = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
+        validators=[validate_api_key],
         help_text="Leave empty to keep the current key. Stored encrypted; only the last 4 characters are shown.",
     )
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from campaigns.crypto import EncryptedTextField
@@ -106,12 +106,19 @@ class TemplateVersion(models.Model):
         return f"{self.name} v{self.number}"
 
 
+API_KEY_PATTERN = r"^[!-~]*\Z"
+"""Visible ASCII, no spaces: the key is sent in an HTTP header."""
+validate_api_key = RegexValidator(
+    API_KEY_PATTERN, "an API key holds only printable ASCII characters, without spaces", code="invalid_api_key"
+)
+
+
 class Provider(models.Model):
     """An OpenAI-compatible endpoint and its limits."""
 
     name = models.CharField(max_length=100, unique=True)
     base_url = models.URLField(max_length=500, help_text="e.g. https://api.openai.com/v1")
-    api_key = EncryptedTextField(blank=True)
+    api_key = EncryptedTextField(blank=True, validators=[validate_api_key])
     api_key_hint = models.CharField(max_length=8, blank=True, editable=False)
     max_concurrency = models.PositiveIntegerField(default=16, validators=[MinValueValidator(1)])
     rpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="requests per minute")

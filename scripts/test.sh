@@ -13,6 +13,8 @@ export COPYGEN_REDIS_PREFIX="copygen-test-$$"
 PG_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 REDIS="${TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
 
+rm -f test-artifacts/junit-*.xml
+
 echo "== lint and types"
 .venv/bin/ruff check .
 .venv/bin/mypy campaigns/engine campaigns/providers
@@ -29,3 +31,6 @@ scripts/fuzz_api.sh
 
 echo "== failure drills: kill -9 a worker, Redis restarted, provider down 30 s (loopback; pass/fail only)"
 .venv/bin/python -m bench drills --check --only kill_worker,redis_restart,outage
+
+echo "== summary (fuzzing and drills passed: each stops this script on a failure)"
+.venv/bin/python scripts/ci_summary.py test-artifacts/junit-sqlite.xml test-artifacts/junit-postgres.xml

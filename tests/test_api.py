@@ -204,6 +204,12 @@ def test_provider_bad_fields_are_named(admin_api: Api) -> None:
     )
     admin_api.post("/providers", {"name": "Dup", "base_url": "http://localhost:9/v1"})
     assert_error(admin_api.post("/providers", {"name": "Dup", "base_url": "http://localhost:9/v1"}), 422, "name")
+    # The key goes into an HTTP header: only visible ASCII can be sent.
+    for key in ("sk-caf\u00e9", "sk with space", "sk-\x00nul", "sk-\U0009cadc"):
+        body = {"name": "Keyed", "base_url": "http://localhost:9/v1", "api_key": key}
+        assert_error(admin_api.post("/providers", body), 422, "api_key")
+    dup = Provider.objects.get(name="Dup")
+    assert_error(admin_api.patch(f"/providers/{dup.id}", {"api_key": "sk-\u2603"}), 422, "api_key")
 
 
 def test_model_endpoints(admin_api: Api, api: Api, catalog: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
-from campaigns.models import Attempt, Campaign, Generation
+from campaigns.models import Attempt, Campaign, Generation, Provider
 from campaigns.services.launch import campaign_launch
 from tests.test_engine_e2e import make_campaign, wait_finished
 
@@ -51,6 +51,16 @@ async def test_context_too_long_is_not_retried(catalog, user, simulator, inline_
     g = await Generation.objects.aget(campaign=campaign)
     assert g.status == "failed" and g.attempts == 1 and "maximum context length" in g.error
     assert simulator.stats.requests == 1
+
+
+async def test_a_key_no_header_can_carry_fails_the_cell_by_name_without_a_request(catalog, user, simulator, inline_engine):
+    provider = catalog["provider"]
+    await Provider.objects.filter(id=provider.id).aupdate(api_key="sk-caf\u00e9")  # around the validation
+    campaign = await run_campaign(catalog, user, **one_cell(catalog))
+    g = await Generation.objects.aget(campaign=campaign)
+    assert g.status == "failed" and g.attempts == 1
+    assert provider.name in g.error and "printable ASCII" in g.error
+    assert simulator.stats.requests == 0 and campaign.spent_usd == 0
 
 
 async def test_japanese_copy_comes_out_intact(catalog, user, simulator, inline_engine):

@@ -74,3 +74,28 @@ def test_api_endpoint_tests_the_connection(keyed_simulator, staff_user, user, ma
     assert body["status"] == "ok" and "sim-fast" in body["models"] and "sk-right" not in response.content.decode()
     marketer = make_token(user, "read", "write")
     assert client.post(f"/api/v1/providers/{provider.id}/test", HTTP_AUTHORIZATION=f"Bearer {marketer}").status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_key_no_header_can_carry_is_reported_without_a_request(keyed_simulator) -> None:  # type: ignore[no-untyped-def]
+    """A key stored before keys were validated (or written around the validation) is named,
+    not a server error: nothing is sent."""
+    sim, url = keyed_simulator
+    provider = make_provider(url, "sk-right-1234")
+    Provider.objects.filter(id=provider.id).update(api_key="sk-caf\u00e9")  # bypasses the model's validation
+    provider.refresh_from_db()
+    sim.push_faults("429")  # a request to /models would take it
+    result = provider_test_connection(provider)
+    assert result.status == "invalid_key" and "Sim" in result.detail and "printable ASCII" in result.detail
+    assert list(sim.fault_queue) == ["429"]
+
+
+@pytest.mark.django_db
+def test_admin_form_rejects_a_key_no_header_can_carry(staff_user) -> None:  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(staff_user)
+    form = {"name": "Keyed", "base_url": "http://127.0.0.1:9/v1", "api_key": "sk-caf\u00e9", "max_concurrency": 4,
+            "timeout": 30, "max_retries": 2}
+    response = client.post("/admin/campaigns/provider/add/", form)
+    assert response.status_code == 200 and "printable ASCII" in response.content.decode()
+    assert not Provider.objects.filter(name="Keyed").exists()

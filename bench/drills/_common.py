@@ -46,7 +46,10 @@ def worker_setup(
             setup_django(url, redis_url=redis_url, engine="worker")
             campaign = make_campaign(sim_url=sim.base_url, n=n, concurrency=concurrency, model=MODEL, rpm=rpm)
             env = {"COPYGEN_LEASE_SECONDS": str(lease_seconds), "REDIS_URL": redis_url}
-            with running_workers(url, concurrency, count=workers, stop_timeout=45, **env) as group:
+            # Each worker may hold only its share of the campaign's concurrency, so every worker
+            # holds running cells (one worker able to hold them all can leave the other idle).
+            per_worker = -(-concurrency // workers)
+            with running_workers(url, per_worker, count=workers, stop_timeout=45, **env) as group:
                 yield Setup(sim=sim, campaign=campaign, url=url, group=group)
     finally:
         sim.stop()

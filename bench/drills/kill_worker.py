@@ -18,6 +18,12 @@ def _owners(campaign_id: int) -> Counter[int]:
     return Counter(int(o.split(":")[2]) for o in owners if o)
 
 
+def _campaign_status(campaign_id: int) -> str:
+    from campaigns.models import Campaign
+
+    return str(Campaign.objects.values_list("status", flat=True).get(id=campaign_id))
+
+
 def _generations() -> Any:
     from campaigns.models import Generation
 
@@ -41,13 +47,16 @@ def drill(spec: dict[str, Any]) -> dict[str, Any]:
         victim.kill()  # SIGKILL: no cleanup, leases left behind
         victim.wait(10)
         killed_at = round(time.monotonic() - t0, 1)
+        # A kill after the campaign ended, or of a worker holding nothing, would prove nothing.
+        mid_campaign = running > 0 and _campaign_status(s.campaign.id) == "running"
         finished = wait_campaign(s.campaign.id, 150)
         wall = round(time.monotonic() - t0, 1)
         result = audit(s)
     survivor_ok = [w.returncode for w in s.workers if w.pid != victim_pid] == [0]
     interrupted = result["attempt_errors"].get("interrupted", 0)
     passed = (
-        finished
+        mid_campaign
+        and finished
         and result["lost"] == 0
         and result["duplicated"] == 0
         and survivor_ok
@@ -56,7 +65,7 @@ def drill(spec: dict[str, Any]) -> dict[str, Any]:
     )
     summary = (
         f"{N} cells at concurrency {CONCURRENCY}; killed the worker holding {running} running cells at "
-        f"{killed_at} s; campaign {result['campaign_status']} at {wall} s; lost {result['lost']}, "
+        f"{killed_at} s ({'mid-campaign' if mid_campaign else 'NOT mid-campaign: nothing was tested'}); campaign {result['campaign_status']} at {wall} s; lost {result['lost']}, "
         f"duplicated {result['duplicated']}, stored exactly {result['stored_exactly']}/{N}; "
         f"{interrupted} interrupted attempts billed; attempts on record {result['attempts_recorded']} = "
         f"requests the provider saw {result['provider_requests']}; survivor exited cleanly: {survivor_ok}"

@@ -8,6 +8,7 @@ Exception hierarchy::
     │   ├── AuthenticationError    401, 403 (never retried)
     │   ├── RateLimitError         429 (retried, honouring retry-after)
     │   └── ServerError            408, 409, 5xx (retried)
+    ├── InvalidKeyError            the stored API key cannot be sent in a header (never retried)
     ├── APIConnectionError         the request did not get an answer (retried)
     │   └── APITimeoutError        connect/read timeout or the attempt's deadline
     └── StreamError                the stream was malformed or ended before [DONE]
@@ -23,6 +24,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "InvalidKeyError",
     "ProviderError",
     "RateLimitError",
     "ServerError",
@@ -80,6 +82,10 @@ class RateLimitError(APIStatusError):
 
 class ServerError(APIStatusError):
     retryable = True
+
+
+class InvalidKeyError(ProviderError):
+    """The API key holds characters an HTTP header cannot carry: no request was sent."""
 
 
 class APIConnectionError(ProviderError):

@@ -22,12 +22,21 @@ from httpx_sse import EventSource, SSEError
 from campaigns.providers.errors import (
     APIConnectionError,
     APITimeoutError,
+    InvalidKeyError,
     ProviderError,
     StreamError,
     status_error,
 )
 
-__all__ = ["ChatRequest", "Completion", "Usage", "make_http_client", "parse_retry_after", "stream_chat"]
+__all__ = [
+    "ChatRequest",
+    "Completion",
+    "Usage",
+    "auth_headers",
+    "make_http_client",
+    "parse_retry_after",
+    "stream_chat",
+]
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 MAX_ERROR_BODY = 2000
@@ -76,6 +85,22 @@ def make_http_client(*, max_connections: int = 1000, transport: str = "aiohttp")
 
         return httpx.AsyncClient(transport=AiohttpTransport(limits=limits), limits=limits, timeout=timeout)
     return httpx.AsyncClient(limits=limits, timeout=timeout)
+
+
+def auth_headers(api_key: str, provider: str) -> dict[str, str]:
+    """``Authorization: Bearer <key>``, or nothing without a key.
+
+    Raises :class:`InvalidKeyError` for a key an HTTP header cannot carry (only visible
+    ASCII can be sent), before any request is made.
+    """
+    if not api_key:
+        return {}
+    if not (api_key.isascii() and api_key.isprintable()) or " " in api_key:
+        raise InvalidKeyError(
+            "the API key holds spaces or characters other than printable ASCII; set the key again",
+            provider=provider,
+        )
+    return {"Authorization": f"Bearer {api_key}"}
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
@@ -186,9 +211,7 @@ async def stream_chat(
     """
     state = _StreamState(on_delta)
     url = req.base_url.rstrip("/") + "/chat/completions"
-    headers = {"Accept": "text/event-stream", "Content-Type": "application/json"}
-    if req.api_key:
-        headers["Authorization"] = f"Bearer {req.api_key}"
+    headers = {"Accept": "text/event-stream", "Content-Type": "application/json", **auth_headers(req.api_key, req.provider)}
     timeout = httpx.Timeout(connect=DEFAULT_CONNECT_TIMEOUT, read=req.read_timeout, write=30.0, pool=30.0)
     try:
         async with asyncio.timeout(req.deadline):

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from campaigns.providers.errors import APIStatusError, ProviderError, status_error
-from campaigns.providers.openai_compatible import _error_message, parse_retry_after
+from campaigns.providers.errors import APIStatusError, InvalidKeyError, ProviderError, status_error
+from campaigns.providers.openai_compatible import _error_message, auth_headers, parse_retry_after
 
 __all__ = ["ProbeResult", "probe_provider"]
 
@@ -27,7 +27,10 @@ async def probe_provider(
 ) -> ProbeResult:
     """List the provider's models with its key and say what that tells."""
     started = time.monotonic()
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        headers = auth_headers(api_key, name)
+    except InvalidKeyError as exc:
+        return ProbeResult("invalid_key", str(exc))
     try:
         response = await client.get(base_url.rstrip("/") + "/models", headers=headers, timeout=timeout)
     except httpx.TimeoutException:

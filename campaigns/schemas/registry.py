@@ -22,7 +22,11 @@ __all__ = [
     "ProviderTestOut",
 ]
 
-KEY_HELP = "write-only: stored encrypted, shown back only as a hint (its last 4 characters)"
+KEY_HELP = (
+    "write-only: stored encrypted, shown back only as a hint (its last 4 characters); "
+    "printable ASCII without spaces"
+)
+KEY_PATTERN = "^[!-~]*$"
 PROVIDER_EXAMPLE = {
     "name": "OpenAI",
     "base_url": "https://api.openai.com/v1",
@@ -50,7 +54,7 @@ class ProviderIn(In):
         description="e.g. https://api.openai.com/v1",
         json_schema_extra={"format": "uri", "pattern": "^https?://"},
     )
-    api_key: str = Field("", max_length=1000, description=KEY_HELP)
+    api_key: str = Field("", max_length=1000, pattern=KEY_PATTERN, description=KEY_HELP)
     max_concurrency: int = Field(16, ge=1, le=10_000, description="requests in flight at once, over every process")
     rpm_limit: int | None = Field(None, ge=1, le=10**9, description="requests per minute")
     tpm_limit: int | None = Field(None, ge=1, le=10**9, description="tokens per minute")
@@ -65,7 +69,7 @@ class ProviderPatch(PatchSchema):
 
     name: str | None = Field(None, min_length=1, max_length=100)
     base_url: str | None = Field(None, min_length=1, max_length=500, json_schema_extra={"pattern": "^https?://"})
-    api_key: str | None = Field(None, max_length=1000, description=KEY_HELP)
+    api_key: str | None = Field(None, max_length=1000, pattern=KEY_PATTERN, description=KEY_HELP)
     max_concurrency: int | None = Field(None, ge=1, le=10_000)
     rpm_limit: int | None = Field(None, ge=1, le=10**9)
     tpm_limit: int | None = Field(None, ge=1, le=10**9)
