@@ -252,7 +252,6 @@ async def test_resume_in_the_middle_of_a_run(catalog, user, make_token, simulato
 
 
 async def test_keepalive_then_a_cancelled_campaign_closes_the_stream(catalog, user, make_token, settings):
-    settings.COPYGEN_ENGINE = "worker"  # no engine here: nothing will publish campaign.finished
     settings.COPYGEN_SSE_KEEPALIVE_SECONDS = 0.2
     campaign = await sync_to_async(small_campaign)(catalog, user)
     await sync_to_async(campaign_launch)(campaign_id=campaign.id)
@@ -269,8 +268,7 @@ async def test_keepalive_then_a_cancelled_campaign_closes_the_stream(catalog, us
     assert closing[-1].data["status"] == "cancelled" and closing[-1].data["cancelled"] == 8
 
 
-async def test_events_need_auth_and_hide_other_users_campaigns(catalog, user, other_user, make_token, settings):
-    settings.COPYGEN_ENGINE = "worker"
+async def test_events_need_auth_and_hide_other_users_campaigns(catalog, user, other_user, make_token):
     campaign = await sync_to_async(small_campaign)(catalog, user)
     client = AsyncClient()
     path = f"/api/v1/campaigns/{campaign.id}/events"
@@ -282,13 +280,12 @@ async def test_events_need_auth_and_hide_other_users_campaigns(catalog, user, ot
     ).status_code == 404
 
 
-async def test_live_finished_events_are_sent_in_cursor_order(catalog, user, make_token, settings):
+async def test_live_finished_events_are_sent_in_cursor_order(catalog, user, make_token):
     """One engine batch finishes several cells at once and announces them in any order: ids never skip one."""
     from django.utils import timezone
 
     from campaigns.services.publish import publish_event
 
-    settings.COPYGEN_ENGINE = "worker"
     campaign = await sync_to_async(small_campaign)(catalog, user)
     await sync_to_async(campaign_launch)(campaign_id=campaign.id)
     gens = [g async for g in Generation.objects.filter(campaign=campaign).order_by("id")]
@@ -323,13 +320,12 @@ async def test_live_finished_events_are_sent_in_cursor_order(catalog, user, make
     assert [resumed[-1].data["id"], second.data["id"]] == sorted(batch)[1:]  # type: ignore[union-attr]
 
 
-async def test_results_whose_live_events_were_lost_are_sent_before_the_end(catalog, user, make_token, settings):
+async def test_results_whose_live_events_were_lost_are_sent_before_the_end(catalog, user, make_token):
     """The channel layer is at-most-once: campaign.finished still comes after every result."""
     from django.utils import timezone
 
     from campaigns.services.publish import publish_event
 
-    settings.COPYGEN_ENGINE = "worker"
     campaign = await sync_to_async(small_campaign)(catalog, user)
     await sync_to_async(campaign_launch)(campaign_id=campaign.id)
     headers = await bearer(make_token, user)

@@ -77,8 +77,7 @@ def wait_until(predicate: Any, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_two_workers_share_a_campaign_and_each_cell_runs_once(catalog, user, simulator, settings):
-    settings.COPYGEN_ENGINE = "worker"
+def test_two_workers_share_a_campaign_and_each_cell_runs_once(catalog, user, simulator):
     campaign = make_campaign(catalog, user, name="Workers", variants=5)
     workers = [start_worker(), start_worker()]
     started = ["", ""]
@@ -110,10 +109,9 @@ def test_sigterm_while_starting_exits_cleanly():
     assert "stopped" in out
 
 
-def test_kill_9_a_worker_mid_campaign_loses_nothing_and_accounts_every_attempt(catalog, user, simulator, settings):
+def test_kill_9_a_worker_mid_campaign_loses_nothing_and_accounts_every_attempt(catalog, user, simulator):
     from campaigns.models import Attempt
 
-    settings.COPYGEN_ENGINE = "worker"
     provider = catalog["provider"]
     provider.max_concurrency = 40
     provider.save()
@@ -168,8 +166,7 @@ def test_kill_9_a_worker_mid_campaign_loses_nothing_and_accounts_every_attempt(c
 
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="limits are shared across processes through Redis: "
                     "runs in the PostgreSQL + Redis pass")
-def test_two_workers_share_the_rpm_limit_and_get_no_429(catalog, user, simulator, settings):
-    settings.COPYGEN_ENGINE = "worker"
+def test_two_workers_share_the_rpm_limit_and_get_no_429(catalog, user, simulator):
     simulator.config = dataclasses.replace(simulator.config, rpm=30)
     provider = catalog["provider"]
     provider.rpm_limit = 30
@@ -190,10 +187,9 @@ def test_two_workers_share_the_rpm_limit_and_get_no_429(catalog, user, simulator
     assert simulator.stats.streams == 36
 
 
-def test_sigterm_hands_in_flight_jobs_back_and_another_worker_finishes_them(catalog, user, simulator, settings):
+def test_sigterm_hands_in_flight_jobs_back_and_another_worker_finishes_them(catalog, user, simulator):
     from campaigns.models import Attempt
 
-    settings.COPYGEN_ENGINE = "worker"
     for m in catalog["models"]:
         m.name = m.name.split("@")[0] + "@ttft=50,gap=40,len=40,jitter=0"
         m.save()
