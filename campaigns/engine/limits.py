@@ -3,7 +3,9 @@
 - :class:`RateLimits` — ``rpm_limit`` and ``tpm_limit`` as moving windows of 60 s, kept by the
   ``limits`` library in memory (one process) or in Redis (shared by every process and
   machine; its Lua scripts make each hit atomic). A request waits until both windows have
-  room; tokens are counted as the worst case (reserved input + max_tokens).
+  room; tokens are counted as the worst case (reserved input + max_tokens), never reconciled
+  with the usage a stream reports: that is how OpenAI's own limiter counts a request (its
+  estimate plus ``max_tokens``, at the moment it arrives), so charging less would earn 429s.
 - :class:`AdaptiveConcurrency` — when 429s arrive anyway, halve the requests this process
   lets through to the provider, then recover additively (AIMD, as TCP does).
 - :class:`CircuitBreaker` — after ``threshold`` consecutive failures the provider is
