@@ -1,4 +1,4 @@
-"""``python -m bench run [--quick|--full]`` · ``python -m bench drills`` · ``python -m bench report``."""
+"""``python -m bench run [--quick|--full]`` · ``drills`` · ``parse`` · ``report``."""
 
 from __future__ import annotations
 
@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     drills.add_argument(
         "--check", action="store_true", help="only pass or fail (exit 1): record nothing, leave the report alone"
     )
+    sub.add_parser("parse", help="CPU per SSE chunk of the stream parser, orjson against stdlib json")
     sub.add_parser("report", help="rewrite docs/BENCHMARKS.md from the stored results")
     child = sub.add_parser("child", help=argparse.SUPPRESS)
     child.add_argument("name", choices=sorted(CHILDREN))
@@ -67,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.drills import run_drills
 
         return run_drills(only=[s for s in args.only.split(",") if s], force=args.force, record=not args.check)
+    if args.command == "parse":
+        from bench.stream_parse import main as parse_main
+
+        return parse_main()
     from bench.report import write_report
 
     write_report()

@@ -17,6 +17,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import orjson
 from httpx_sse import EventSource, SSEError
 
 from campaigns.providers.errors import (
@@ -171,7 +172,7 @@ class _StreamState:
             self.done = True
             return
         try:
-            data = json.loads(raw)
+            data = orjson.loads(raw)  # every chunk of every stream: a third of the parsing CPU with json
         except ValueError as exc:
             raise StreamError(f"malformed event data: {raw[:200]!r}", provider=provider) from exc
         if not isinstance(data, dict):
