@@ -31,7 +31,8 @@ def main(paths: list[str]) -> int:
             c = counts(path)
         except (OSError, ET.ParseError) as exc:
             print(f"{path.name}: unreadable ({exc})")
-            return 1
+            failed += 1
+            continue
         bad = c["failures"] + c["errors"]
         ok = c["tests"] - bad - c["skipped"]
         print(f"{path.name}: {ok} passed, {bad} failed, {c['skipped']} skipped")

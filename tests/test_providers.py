@@ -77,9 +77,18 @@ async def test_stream_without_done_is_an_error_with_partial_text() -> None:
     assert "Acme" in str(err.value)
 
 
-async def test_malformed_data_line() -> None:
+@pytest.mark.parametrize(
+    "data",
+    [
+        "{not json",
+        '{"choices": [{"delta": {"content": "x"}}], "score": NaN}',  # not JSON, though Python's json takes it
+        '{"choices": [{"delta": {"content": "\\ud800"}}]}',  # a lone surrogate no database can store
+        "[1, 2]",
+    ],
+)
+async def test_malformed_data_line(data: str) -> None:
     with pytest.raises(StreamError, match="malformed"):
-        await run(client_for(sse(chunk("a"), "{not json", "[DONE]")))
+        await run(client_for(sse(chunk("a"), data, "[DONE]")))
 
 
 async def test_plain_text_error_body_with_200_is_a_stream_error() -> None:

@@ -54,6 +54,11 @@ def drill(spec: dict[str, Any]) -> dict[str, Any]:
         result = audit(s)
     survivor_ok = [w.returncode for w in s.workers if w.pid != victim_pid] == [0]
     interrupted = result["attempt_errors"].get("interrupted", 0)
+    # Every request the provider saw is on record. The killed worker may also have claimed cells
+    # whose requests it never sent: their attempts are billed as interrupted all the same (the
+    # reclaiming engine cannot tell), which errs on the side of the budget.
+    recorded, seen = result["attempts_recorded"], result["provider_requests"]
+    accounted = recorded - interrupted <= seen <= recorded
     passed = (
         mid_campaign
         and finished
@@ -61,13 +66,13 @@ def drill(spec: dict[str, Any]) -> dict[str, Any]:
         and result["duplicated"] == 0
         and survivor_ok
         and result["stored_exactly"] == N
-        and result["attempts_recorded"] == result["provider_requests"]
+        and accounted
     )
     summary = (
         f"{N} cells at concurrency {CONCURRENCY}; killed the worker holding {running} running cells at "
         f"{killed_at} s ({'mid-campaign' if mid_campaign else 'NOT mid-campaign: nothing was tested'}); campaign {result['campaign_status']} at {wall} s; lost {result['lost']}, "
         f"duplicated {result['duplicated']}, stored exactly {result['stored_exactly']}/{N}; "
-        f"{interrupted} interrupted attempts billed; attempts on record {result['attempts_recorded']} = "
-        f"requests the provider saw {result['provider_requests']}; survivor exited cleanly: {survivor_ok}"
+        f"{interrupted} interrupted attempts billed; attempts on record {recorded}, requests the provider saw "
+        f"{seen} ({recorded - seen} interrupted before they reached it); survivor exited cleanly: {survivor_ok}"
     )
     return {"passed": passed, "summary": summary, "killed_running": running, **result}

@@ -22,7 +22,7 @@ from campaigns.engine.costs import (
 from campaigns.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits, RateLimitTooSmall
 from campaigns.engine.retry import RetryPolicy
 from campaigns.engine.types import AttemptRecord, Job, JobResult, ModelSpec
-from campaigns.providers.errors import ProviderError, RateLimitError
+from campaigns.providers.errors import InvalidKeyError, ProviderError, RateLimitError
 from campaigns.providers.openai_compatible import ChatRequest, Completion, stream_chat
 
 __all__ = ["JobContext", "ProviderControls", "attempt_deadline", "run_job"]
@@ -118,6 +118,8 @@ async def _attempts(run: _Run, ctx: JobContext) -> str:
                 controls.breaker.release_probe()
             elif exc.retryable:
                 controls.breaker.record_failure(probe)
+            elif isinstance(exc, InvalidKeyError):
+                controls.breaker.release_probe()  # nothing was sent: it says nothing of the provider
             else:
                 controls.breaker.record_success(probe)  # the provider answered: it is up
             breaker_tripped = exc.retryable and not isinstance(exc, RateLimitError) and controls.breaker.state != "closed"
