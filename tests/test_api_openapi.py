@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
+import jsonschema_rs
 import pytest
 from django.test import Client
+from hypothesis import given
+from hypothesis import strategies as st
 from ninja import Schema
+from pydantic import TypeAdapter, ValidationError
 
 import campaigns.schemas as schemas
+from campaigns.schemas.common import Budget, PatchSchema, Price
+from tests.test_api import Api, assert_error
 
 BASE = "/api/v1"
 METHODS = {"get", "post", "patch", "put", "delete"}
@@ -112,3 +120,87 @@ def test_main_schemas_have_examples(openapi: dict[str, Any]) -> None:
     components = openapi["components"]["schemas"]
     for name in ("ProductIn", "ProductOut", "CampaignIn", "CampaignOut", "GenerationOut", "EstimateOut", "ImportOut"):
         assert components[name].get("examples"), name
+
+
+# The schema says what the server enforces: what it documents as valid is accepted.
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [s for s in schema_classes() if issubclass(s, PatchSchema) and s is not PatchSchema],
+    ids=lambda s: s.__name__,
+)
+def test_patch_fields_are_documented_nullable_exactly_when_null_is_accepted(
+    schema: type[PatchSchema], openapi: dict[str, Any]
+) -> None:
+    properties = openapi["components"]["schemas"][schema.__name__]["properties"]
+    assert properties
+    for name, prop in properties.items():
+        documented = {"type": "null"} in prop.get("anyOf", ())
+        try:
+            schema.model_validate({name: None})
+            accepted = True
+        except ValidationError:
+            accepted = False
+        assert documented == accepted, (name, prop)
+        assert "default" not in prop or prop["default"] is not None, name
+
+
+@pytest.mark.parametrize("amount", [Price, Budget], ids=["price", "budget"])
+@given(data=st.data())
+def test_every_decimal_string_the_schema_allows_is_accepted_exactly(amount: Any, data: st.DataObject) -> None:
+    adapter = TypeAdapter(amount)
+    pattern = adapter.json_schema()["pattern"]
+    text = data.draw(st.from_regex(pattern, fullmatch=True))
+    assert adapter.validate_python(text) == Decimal(text)
+
+
+def test_amounts_the_schema_forbids_are_refused(openapi: dict[str, Any]) -> None:
+    price = openapi["components"]["schemas"]["LLMModelIn"]["properties"]["input_usd_per_mtok"]
+    validator = jsonschema_rs.validator_for(price)
+    adapter = TypeAdapter(Price)
+    for text in ["", "-1", "1.1234567", "123456789", "NaN", "1e3"]:
+        assert not validator.is_valid(text), text
+    for text in ["", "-1", "1.1234567", "123456789", "NaN"]:
+        with pytest.raises(ValidationError):
+            adapter.validate_python(text)
+
+
+QUOTA_BODIES = [
+    ({"scope": "user"}, False),
+    ({"scope": "user", "token_id": "TOKEN"}, False),
+    ({"scope": "user", "user_id": "USER", "token_id": "TOKEN"}, False),
+    ({"scope": "token", "user_id": "USER"}, False),
+    ({"scope": "global", "user_id": "USER"}, False),
+    ({"scope": "global", "token_id": None, "user_id": None}, True),
+    ({"scope": "user", "user_id": "USER", "token_id": None}, True),
+    ({"scope": "token", "token_id": "TOKEN"}, True),
+]
+
+
+@pytest.mark.parametrize(("body", "valid"), QUOTA_BODIES)
+def test_quota_scope_rules_in_the_schema_are_the_servers(
+    body: dict[str, Any], valid: bool, openapi: dict[str, Any], staff_user: Any, make_token: Callable[..., str]
+) -> None:
+    from campaigns.models import ApiToken
+
+    admin = Api(make_token(staff_user, "admin"))
+    ids = {"USER": staff_user.pk, "TOKEN": ApiToken.objects.get().pk}
+    body = {key: ids.get(value, value) for key, value in body.items()} | {"limit_usd": "10"}
+    quota_in = openapi["components"]["schemas"]["QuotaIn"]
+    assert jsonschema_rs.validator_for(quota_in).is_valid(body) == valid
+    response = admin.post("/quotas", body)
+    if valid:
+        assert response.status_code == 201, response.content
+    else:
+        assert_error(response, 422)
+
+
+@pytest.mark.django_db
+def test_a_duplicate_across_fields_names_the_field_to_change(
+    staff_user: Any, make_token: Callable[..., str], catalog: dict[str, Any]
+) -> None:
+    admin = Api(make_token(staff_user, "admin"))
+    model = catalog["models"][0]
+    body = {"provider_id": model.provider_id, "name": model.name, "input_usd_per_mtok": "1", "output_usd_per_mtok": "2"}
+    assert_error(admin.post("/models", body), 422, "name", "already exists")

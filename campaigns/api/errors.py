@@ -41,10 +41,15 @@ def _django_error(exc: DjangoValidationError) -> tuple[str, str | None]:
     """The first message of a Django ValidationError and the field it names, if any."""
     if not hasattr(exc, "error_dict"):
         return "; ".join(exc.messages), None
-    field, messages = next(iter(exc.message_dict.items()))
+    field, errors = next(iter(exc.error_dict.items()))
+    message = next(iter(errors[0]))
     if field == NON_FIELD_ERRORS:
-        return messages[0], None
-    return f"{field}: {messages[0]}", field
+        # A unique constraint over several fields (provider and name, say) blames the last one.
+        fields = (errors[0].params or {}).get("unique_check") if errors[0].code == "unique_together" else None
+        if not fields:
+            return message, None
+        field = fields[-1]
+    return f"{field}: {message}", field
 
 
 def _ninja_error(exc: NinjaValidationError) -> tuple[str, str | None]:

@@ -7,7 +7,9 @@ from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from ninja import Schema
-from pydantic import Field, PlainSerializer, ValidationInfo, field_validator
+from pydantic import Field, GetJsonSchemaHandler, PlainSerializer, ValidationInfo, WithJsonSchema, field_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 __all__ = [
     "Budget",
@@ -44,8 +46,19 @@ def money_str(value: Decimal) -> str:
     return "0" if text in {"-0", ""} else text
 
 
-Budget = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=10, allow_inf_nan=False)]
-Price = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=6, allow_inf_nan=False)]
+def decimal_string(max_digits: int, decimal_places: int) -> WithJsonSchema:
+    """Document an amount as what clients should send: a decimal string that fits its column.
+
+    JSON numbers are accepted too, but a float cannot promise its decimal places, so the
+    schema shows only the lossless form.
+    """
+    whole = max_digits - decimal_places
+    pattern = rf"^[0-9]{{1,{whole}}}(\.[0-9]{{1,{decimal_places}}})?$"
+    return WithJsonSchema({"type": "string", "pattern": pattern}, mode="validation")
+
+
+Budget = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=10, allow_inf_nan=False), decimal_string(20, 10)]
+Price = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=6, allow_inf_nan=False), decimal_string(14, 6)]
 Money = Annotated[Decimal, PlainSerializer(money_str, return_type=str)]
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -96,6 +109,22 @@ class PatchSchema(In):
         if value is None and info.field_name not in cls.NULLABLE:
             raise ValueError(f"{info.field_name} may be omitted but not null")
         return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """Say in the OpenAPI schema what ``_not_null`` enforces: only ``NULLABLE`` fields take null."""
+        json_schema = handler(core_schema)
+        for name, prop in handler.resolve_ref_schema(json_schema).get("properties", {}).items():
+            if name in cls.NULLABLE or {"type": "null"} not in prop.get("anyOf", ()):
+                continue
+            branches = [branch for branch in prop.pop("anyOf") if branch != {"type": "null"}]
+            if len(branches) == 1:
+                prop.update(branches[0])
+            else:
+                prop["anyOf"] = branches
+            if "default" in prop and prop["default"] is None:
+                del prop["default"]
+        return json_schema
 
 
 class ErrorOut(Schema):

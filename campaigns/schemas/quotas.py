@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from ninja import Schema
 from pydantic import ConfigDict, Field
@@ -28,9 +28,21 @@ SCOPE_HELP = "user: the campaigns of user_id; token: the launches of token_id; g
 PERIOD_HELP = "day and month reset at midnight (the quota time zone); total never resets"
 
 
+def _subject(scope: str, subject: str | None) -> dict[str, Any]:
+    """The rule for one scope: it names its subject (user or token) and no other."""
+    ids = {"user_id": {"type": "null"}, "token_id": {"type": "null"}}
+    if subject:
+        ids[subject] = {"type": "integer"}
+    return {"properties": {"scope": {"const": scope}, **ids}, "required": ["scope"] + ([subject] if subject else [])}
+
+
 class QuotaIn(In):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"scope": "user", "user_id": 3, "period": "month", "limit_usd": "50"}]}
+        json_schema_extra={
+            "examples": [{"scope": "user", "user_id": 3, "period": "month", "limit_usd": "50"}],
+            # What _quota_save checks, said where clients and generators can see it.
+            "oneOf": [_subject("user", "user_id"), _subject("token", "token_id"), _subject("global", None)],
+        }
     )
 
     scope: QuotaScope = Field(description=SCOPE_HELP)
