@@ -161,6 +161,7 @@ def _apply_frame(
                 out["offset_gaps"] += 1
             if event.get("offset") == 0 and (match := STAMP.match(text)):
                 latencies.append((now - int(match.group(1))) / 1e6)
+                out.setdefault("first_token_of", {})[gid] = latencies[-1]
             texts[gid].append(text)
             lengths[gid] += len(text)
         elif kind == "campaign.finished":
@@ -168,7 +169,7 @@ def _apply_frame(
     return False
 
 
-def _delivery(out: dict[str, Any], campaign_id: int) -> dict[str, Any]:
+def _delivery(out: dict[str, Any], campaign_id: int, concurrency: int) -> dict[str, Any]:
     """What the viewer rebuilt from the deltas against what was stored."""
     from campaigns.models import Generation
 
@@ -184,7 +185,15 @@ def _delivery(out: dict[str, Any], campaign_id: int) -> dict[str, Any]:
         "offset_gaps": out.get("offset_gaps"),
         "stored_succeeded": Generation.objects.filter(campaign_id=campaign_id, status="succeeded").count(),
         "latency_ms": percentiles(out.get("latencies", [])),
+        "latency_ms_by_wave": _by_wave(out.get("first_token_of", {}), concurrency),
     }
+
+
+def _by_wave(first_token_of: dict[int, float], concurrency: int) -> list[dict[str, Any]]:
+    """Latency percentiles of each wave: the cells in id order (the order they are claimed),
+    ``concurrency`` at a time."""
+    ordered = [first_token_of[gid] for gid in sorted(first_token_of)]
+    return [percentiles(ordered[i : i + concurrency]) for i in range(0, len(ordered), max(concurrency, 1))]
 
 
 async def _watch_bounded(port: int, token: str, campaign_id: int, time_limit: float) -> dict[str, Any]:
@@ -210,7 +219,7 @@ def _latency_run(spec: dict[str, Any], url: str, *, workers_redis_url: str = "")
         t0 = time.monotonic()
         watched = asyncio.run(_watch_bounded(port, ids["token"], ids["campaign_id"], spec.get("time_limit_s", 240)))
         wall = time.monotonic() - t0
-        out = _delivery(watched, ids["campaign_id"])
+        out = _delivery(watched, ids["campaign_id"], c)
         out.update(
             server_cpu_s=round(proc_cpu_seconds(proc.pid) - cpu0, 2),
             wall_s=round(wall, 2),
