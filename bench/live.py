@@ -185,15 +185,16 @@ def _delivery(out: dict[str, Any], campaign_id: int, concurrency: int) -> dict[s
         "offset_gaps": out.get("offset_gaps"),
         "stored_succeeded": Generation.objects.filter(campaign_id=campaign_id, status="succeeded").count(),
         "latency_ms": percentiles(out.get("latencies", [])),
-        "latency_ms_by_wave": _by_wave(out.get("first_token_of", {}), concurrency),
+        "latency_ms_by_wave": _by_wave(sorted(stored), out.get("first_token_of", {}), concurrency),
     }
 
 
-def _by_wave(first_token_of: dict[int, float], concurrency: int) -> list[dict[str, Any]]:
-    """Latency percentiles of each wave: the cells in id order (the order they are claimed),
-    ``concurrency`` at a time."""
-    ordered = [first_token_of[gid] for gid in sorted(first_token_of)]
-    return [percentiles(ordered[i : i + concurrency]) for i in range(0, len(ordered), max(concurrency, 1))]
+def _by_wave(ids: list[int], first_token_of: dict[int, float], concurrency: int) -> list[dict[str, Any]]:
+    """Latency percentiles of each wave: the campaign's cells in id order (the order they are
+    claimed), ``concurrency`` at a time; a cell whose first token was not seen counts in none."""
+    step = max(concurrency, 1)
+    waves = [ids[i : i + step] for i in range(0, len(ids), step)]
+    return [percentiles([first_token_of[gid] for gid in wave if gid in first_token_of]) for wave in waves]
 
 
 async def _watch_bounded(port: int, token: str, campaign_id: int, time_limit: float) -> dict[str, Any]:

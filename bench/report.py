@@ -281,7 +281,7 @@ def _memory(res: dict[str, Any]) -> str:
         rh = kb / ref_h if kb and ref_h else None
         # A run of fewer than MIN_WAVES waves has no plateau: its "late" samples are the
         # results being written and the process winding down, not growth.
-        waves = r.get("n", 0) / max(r.get("concurrency") or 1, 1)
+        waves = (r.get("n") or 0) / max(r.get("concurrency") or 1, 1)
         growth = (m.get("growth_after_plateau") or 0) if waves >= MIN_WAVES else None
         ok = None
         if str(r.get("peer")).startswith("copygen") and ra is not None:

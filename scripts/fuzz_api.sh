@@ -92,13 +92,14 @@ PHASES="$FUZZ_PHASES"
 CONFIG=()
 ARTIFACTS="$PWD/test-artifacts"
 mkdir -p "$ARTIFACTS"
+rm -f "$ARTIFACTS"/fuzz-api-*.log
 PASS=0
 # Each pass's full report is kept in test-artifacts/fuzz-api-N.log. On the console its
 # "==== ... in 3.6s ====" rulers become "-- ... --": a log reader looking for a test
 # runner's closing line would take them for a pytest run that executed no test.
 fuzz() {
     PASS=$((PASS + 1))
-    run_schemathesis "$@" 2>&1 | tee "$ARTIFACTS/fuzz-api-$PASS.log" | sed -E 's/^=+ (.*[^ =]) =+$/-- \1 --/'
+    run_schemathesis "$@" 2>&1 | tee "$ARTIFACTS/fuzz-api-$PASS.log" | sed -u -E 's/^=+ (.*[^ =]) =+$/-- \1 --/'
 }
 run_schemathesis() {
     .venv/bin/schemathesis "${CONFIG[@]}" run "http://127.0.0.1:$PORT/api/v1/openapi.json" \

@@ -172,6 +172,7 @@ QUOTA_BODIES = [
     ({"scope": "user", "user_id": "USER", "token_id": "TOKEN"}, False),
     ({"scope": "token", "user_id": "USER"}, False),
     ({"scope": "global", "user_id": "USER"}, False),
+    ({"scope": "global"}, True),
     ({"scope": "global", "token_id": None, "user_id": None}, True),
     ({"scope": "user", "user_id": "USER", "token_id": None}, True),
     ({"scope": "token", "token_id": "TOKEN"}, True),
@@ -204,3 +205,9 @@ def test_a_duplicate_across_fields_names_the_field_to_change(
     model = catalog["models"][0]
     body = {"provider_id": model.provider_id, "name": model.name, "input_usd_per_mtok": "1", "output_usd_per_mtok": "2"}
     assert_error(admin.post("/models", body), 422, "name", "already exists")
+
+
+def test_amount_fields_keep_their_descriptions(openapi: dict[str, Any]) -> None:
+    components = openapi["components"]["schemas"]
+    for schema in ("QuotaIn", "QuotaPatch"):
+        assert "USD per period" in components[schema]["properties"]["limit_usd"].get("description", ""), schema

@@ -15,7 +15,9 @@ from campaigns.services.bulk import update_many
 from campaigns.services.launch import campaign_launch
 from tests.test_engine_e2e import make_campaign
 
-FIELDS = ["status", "text", "ttft_ms", "cost_usd", "quota_reservations", "finished_at", "served_by", "lease_owner"]
+FIELDS = [
+    "status", "text", "ttft_ms", "cost_usd", "quota_reservations", "finished_at", "served_by", "lease_owner", "attempts",
+]
 
 
 @pytest.mark.django_db
@@ -29,25 +31,25 @@ def test_each_row_gets_its_own_values_and_the_others_are_untouched(catalog: dict
     when = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
     rows = [
         (first.id, ["succeeded", "O'Brien's \"best\" — naïve 🚀\n", 212.5, Decimal("0.0000012345"), {"7": "0.25"}, when,
-                    model.id, ""]),
-        (second.id, ["failed", "", None, Decimal("3"), {}, None, None, "engine-2"]),
-        (2**62, ["failed", "no such row", None, Decimal("1"), {}, None, None, ""]),  # ignored
+                    model.id, "", 3]),
+        (second.id, ["failed", "", None, Decimal("3"), {}, None, None, "engine-2", 0]),
+        (2**62, ["failed", "no such row", None, Decimal("1"), {}, None, None, "", 1]),  # ignored
     ]
     with CaptureQueriesContext(connection) as queries:
         update_many(Generation, FIELDS, rows)
-    assert len(queries) == 1  # executemany: one statement, its rows sent together
+    assert len(queries) == 1  # one executemany, not one query per row
 
     first.refresh_from_db()
     assert (first.status, first.text, first.ttft_ms, first.cost_usd) == (
         "succeeded", "O'Brien's \"best\" — naïve 🚀\n", 212.5, Decimal("0.0000012345"),
     )
-    assert (first.quota_reservations, first.finished_at, first.served_by_id, first.lease_owner) == (
-        {"7": "0.25"}, when, model.id, "",
+    assert (first.quota_reservations, first.finished_at, first.served_by_id, first.lease_owner, first.attempts) == (
+        {"7": "0.25"}, when, model.id, "", 3,
     )
     second.refresh_from_db()
     assert (second.status, second.text, second.ttft_ms, second.cost_usd) == ("failed", "", None, Decimal("3"))
-    assert (second.quota_reservations, second.finished_at, second.served_by_id, second.lease_owner) == (
-        {}, None, None, "engine-2",
+    assert (second.quota_reservations, second.finished_at, second.served_by_id, second.lease_owner, second.attempts) == (
+        {}, None, None, "engine-2", 0,
     )
     before = {f: getattr(untouched, f) for f in FIELDS}
     untouched.refresh_from_db()

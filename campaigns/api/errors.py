@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError
 from django.db.models import ProtectedError
@@ -19,7 +19,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from campaigns.services.errors import DomainError, RateLimited
+from campaigns.services.errors import DomainError, RateLimited, first_error
 
 __all__ = ["install_error_handlers"]
 
@@ -35,21 +35,6 @@ def _error(
         body["field"] = field
     body.update(extra)
     return api.create_response(request, body, status=status)
-
-
-def _django_error(exc: DjangoValidationError) -> tuple[str, str | None]:
-    """The first message of a Django ValidationError and the field it names, if any."""
-    if not hasattr(exc, "error_dict"):
-        return "; ".join(exc.messages), None
-    field, errors = next(iter(exc.error_dict.items()))
-    message = next(iter(errors[0]))
-    if field == NON_FIELD_ERRORS:
-        # A unique constraint over several fields (provider and name, say) blames the last one.
-        fields = (errors[0].params or {}).get("unique_check") if errors[0].code == "unique_together" else None
-        if not fields:
-            return message, None
-        field = fields[-1]
-    return f"{field}: {message}", field
 
 
 def _ninja_error(exc: NinjaValidationError) -> tuple[str, str | None]:
@@ -95,7 +80,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(DjangoValidationError)
     def django_validation_error(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
-        return _error(api, request, 422, *_django_error(exc))
+        return _error(api, request, 422, *first_error(exc))
 
     @api.exception_handler(NinjaValidationError)
     def ninja_validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:

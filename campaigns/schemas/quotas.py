@@ -23,7 +23,8 @@ __all__ = [
 
 QuotaScope = Literal["user", "token", "global"]
 QuotaPeriod = Literal["day", "month", "total"]
-Limit = Annotated[Budget, Field(description="USD per period, a decimal string (or number)")]
+LIMIT_HELP = "USD per period, a decimal string (or number)"
+Limit = Annotated[Budget, Field(description=LIMIT_HELP)]
 SCOPE_HELP = "user: the campaigns of user_id; token: the launches of token_id; global: every campaign"
 PERIOD_HELP = "day and month reset at midnight (the quota time zone); total never resets"
 
@@ -61,7 +62,7 @@ class QuotaPatch(PatchSchema):
     user_id: ObjectId | None = None
     token_id: ObjectId | None = None
     period: QuotaPeriod | None = None
-    limit_usd: Limit | None = None
+    limit_usd: Limit | None = Field(None, description=LIMIT_HELP)
     is_active: bool | None = None
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Model
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "PermissionDenied",
     "QuotaExceeded",
     "RateLimited",
+    "first_error",
     "full_clean_or_invalid",
 ]
 
@@ -35,13 +36,32 @@ class InvalidInput(DomainError):
         self.field = field
 
 
+def first_error(exc: ValidationError) -> tuple[str, str | None]:
+    """The first message of a Django ValidationError, as ``"field: message"``, and the field.
+
+    A unique constraint over several fields (a model's provider and name) blames the last one;
+    an error of no one field gives the message alone and ``None``.
+    """
+    if not hasattr(exc, "error_dict"):
+        return "; ".join(exc.messages), None
+    field, errors = next(iter(exc.error_dict.items()))
+    message = next(iter(errors[0]))
+    if field == NON_FIELD_ERRORS:
+        params = errors[0].params or {}
+        fields = params.get("unique_check") if errors[0].code == "unique_together" else None
+        if not fields:
+            return message, None
+        field = fields[-1]
+    return f"{field}: {message}", field
+
+
 def full_clean_or_invalid(instance: Model, *, exclude: list[str] | None = None) -> None:
     """``instance.full_clean()``, its first error raised as :class:`InvalidInput` naming the field."""
     try:
         instance.full_clean(exclude=exclude)
     except ValidationError as exc:
-        field, messages = next(iter(exc.message_dict.items()))
-        raise InvalidInput(field, f"{field}: {messages[0]}") from exc
+        message, field = first_error(exc)
+        raise InvalidInput(field or NON_FIELD_ERRORS, message) from exc
 
 
 class CampaignStateError(DomainError):
