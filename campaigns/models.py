@@ -10,6 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from campaigns.crypto import EncryptedTextField
+from campaigns.providers.openai_compatible import API_KEY_CHARS
 from campaigns.templating import validate_template_source
 
 MONEY = {"max_digits": 20, "decimal_places": 10}
@@ -106,10 +107,8 @@ class TemplateVersion(models.Model):
         return f"{self.name} v{self.number}"
 
 
-API_KEY_PATTERN = r"^[!-~]*\Z"
-"""Visible ASCII, no spaces: the key is sent in an HTTP header."""
 validate_api_key = RegexValidator(
-    API_KEY_PATTERN, "an API key holds only printable ASCII characters, without spaces", code="invalid_api_key"
+    rf"^{API_KEY_CHARS}*\Z", "an API key holds only printable ASCII characters, without spaces", code="invalid_api_key"
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from campaigns.providers.errors import (
 )
 
 __all__ = [
+    "API_KEY_CHARS",
     "ChatRequest",
     "Completion",
     "Usage",
@@ -88,6 +90,12 @@ def make_http_client(*, max_connections: int = 1000, transport: str = "aiohttp")
     return httpx.AsyncClient(limits=limits, timeout=timeout)
 
 
+API_KEY_CHARS = "[!-~]"
+"""What an API key may hold: visible ASCII without spaces, all an HTTP header can carry.
+The model's validator and the API schema build their patterns from it."""
+_SENDABLE_KEY = re.compile(f"{API_KEY_CHARS}*")
+
+
 def auth_headers(api_key: str, provider: str) -> dict[str, str]:
     """``Authorization: Bearer <key>``, or nothing without a key.
 
@@ -96,7 +104,7 @@ def auth_headers(api_key: str, provider: str) -> dict[str, str]:
     """
     if not api_key:
         return {}
-    if not (api_key.isascii() and api_key.isprintable()) or " " in api_key:
+    if not _SENDABLE_KEY.fullmatch(api_key):
         raise InvalidKeyError(
             "the API key holds spaces or characters other than printable ASCII; set the key again",
             provider=provider,

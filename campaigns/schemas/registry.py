@@ -8,6 +8,7 @@ from typing import Literal
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from campaigns.providers.openai_compatible import API_KEY_CHARS
 from campaigns.schemas.common import In, Money, Name, ObjectId, PageParams, PatchSchema, Price, Search
 
 __all__ = [
@@ -26,7 +27,7 @@ KEY_HELP = (
     "write-only: stored encrypted, shown back only as a hint (its last 4 characters); "
     "printable ASCII without spaces"
 )
-KEY_PATTERN = "^[!-~]*$"
+KEY_PATTERN = f"^{API_KEY_CHARS}*$"
 PROVIDER_EXAMPLE = {
     "name": "OpenAI",
     "base_url": "https://api.openai.com/v1",
