@@ -600,12 +600,16 @@ def running_workers(
         group.outputs = stop_workers(group.procs, timeout=stop_timeout)
 
 
-def wait_campaign(campaign_id: int, timeout: float, interval: float = 0.05) -> bool:
+def campaign_status(campaign_id: int) -> str | None:
     from campaigns.models import Campaign
 
+    return Campaign.objects.filter(id=campaign_id).values_list("status", flat=True).first()
+
+
+def wait_campaign(campaign_id: int, timeout: float, interval: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if Campaign.objects.filter(id=campaign_id).values_list("status", flat=True).first() != "running":
+        if campaign_status(campaign_id) != "running":
             return True
         time.sleep(interval)
     return False

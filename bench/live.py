@@ -102,7 +102,7 @@ async def _watch(port: int, token: str, campaign_id: int, time_limit: float, out
     import aiohttp
 
     headers = {"Authorization": f"Bearer {token}", "Origin": f"http://127.0.0.1:{port}"}
-    latencies: list[float] = out.setdefault("latencies", [])
+    first_tokens: dict[int, float] = out.setdefault("first_token_ms", {})
     kinds: Counter[str] = out.setdefault("kinds", Counter())
     texts: dict[int, list[str]] = out.setdefault("texts", defaultdict(list))
     lengths: Counter[int] = Counter()
@@ -131,7 +131,7 @@ async def _watch(port: int, token: str, campaign_id: int, time_limit: float, out
                 now = time.monotonic_ns()
                 frame = msg.json()
                 kinds["frames"] += 1
-                if _apply_frame(frame, now, out, kinds, texts, lengths, latencies):
+                if _apply_frame(frame, now, out, kinds, texts, lengths, first_tokens):
                     out["finished"] = True
                     break
                 if time.monotonic() - last_report > 2:
@@ -146,7 +146,7 @@ def _apply_frame(
     kinds: Counter[str],
     texts: dict[int, list[str]],
     lengths: Counter[int],
-    latencies: list[float],
+    first_tokens: dict[int, float],
 ) -> bool:
     """Apply one websocket frame (a ``campaign.batch`` is its events, in order); True once
     ``campaign.finished`` arrived."""
@@ -160,8 +160,7 @@ def _apply_frame(
             if int(event.get("offset", -1)) != lengths[gid]:
                 out["offset_gaps"] += 1
             if event.get("offset") == 0 and (match := STAMP.match(text)):
-                latencies.append((now - int(match.group(1))) / 1e6)
-                out.setdefault("first_token_of", {})[gid] = latencies[-1]
+                first_tokens[gid] = (now - int(match.group(1))) / 1e6
             texts[gid].append(text)
             lengths[gid] += len(text)
         elif kind == "campaign.finished":
@@ -184,8 +183,8 @@ def _delivery(out: dict[str, Any], campaign_id: int, concurrency: int) -> dict[s
         "cells": len(stored),
         "offset_gaps": out.get("offset_gaps"),
         "stored_succeeded": Generation.objects.filter(campaign_id=campaign_id, status="succeeded").count(),
-        "latency_ms": percentiles(out.get("latencies", [])),
-        "latency_ms_by_wave": _by_wave(sorted(stored), out.get("first_token_of", {}), concurrency),
+        "latency_ms": percentiles(list(out.get("first_token_ms", {}).values())),
+        "latency_ms_by_wave": _by_wave(sorted(stored), out.get("first_token_ms", {}), concurrency),
     }
 
 
@@ -304,7 +303,7 @@ async def _idle(port: int, ids: dict[str, Any], viewers: int, campaign_limit: fl
         result["api_ms_during_campaign"] = percentiles(probes)
         watched = live.result()
         result["live_viewer_saw_finish"] = watched.get("finished")
-        result["live_viewer_first_token_ms"] = percentiles(watched.get("latencies", []))
+        result["live_viewer_first_token_ms"] = percentiles(list(watched.get("first_token_ms", {}).values()))
         result["live_viewer_events"] = dict(watched.get("kinds", {}))
         result["viewers_still_open"] = sum(1 for ws in sockets if not ws.closed)
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)

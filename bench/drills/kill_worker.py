@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from bench.copygen_runs import _launch, wait_campaign
+from bench.copygen_runs import _launch, campaign_status, wait_campaign
 from bench.drills._common import audit, worker_setup
 
 N, CONCURRENCY = 1000, 200
@@ -16,12 +16,6 @@ LEASE_S = 20  # the default is 60; shorter keeps the drill short
 def _owners(campaign_id: int) -> Counter[int]:
     owners = _generations().filter(campaign_id=campaign_id, status="running").values_list("lease_owner", flat=True)
     return Counter(int(o.split(":")[2]) for o in owners if o)
-
-
-def _campaign_status(campaign_id: int) -> str:
-    from campaigns.models import Campaign
-
-    return str(Campaign.objects.values_list("status", flat=True).get(id=campaign_id))
 
 
 def _generations() -> Any:
@@ -48,7 +42,7 @@ def drill(spec: dict[str, Any]) -> dict[str, Any]:
         victim.wait(10)
         killed_at = round(time.monotonic() - t0, 1)
         # A kill after the campaign ended, or of a worker holding nothing, would prove nothing.
-        mid_campaign = running > 0 and _campaign_status(s.campaign.id) == "running"
+        mid_campaign = running > 0 and campaign_status(s.campaign.id) == "running"
         finished = wait_campaign(s.campaign.id, 150)
         wall = round(time.monotonic() - t0, 1)
         result = audit(s)
