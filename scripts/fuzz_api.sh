@@ -65,22 +65,29 @@ export COPYGEN_ENGINE=inline DJANGO_DEBUG=true PYTHONUNBUFFERED=1 COPYGEN_LOG_LE
 PIDS+=($!)
 "$PY" manage.py seed_demo --simulator-url "http://127.0.0.1:$SIM_PORT/v1" >/dev/null
 TOKEN="$("$PY" manage.py create_api_token demo --scope admin --name fuzz 2>/dev/null | tail -n 1)"
-# The fuzzer sends far more than a client's 600 requests a minute; 429s would hide real answers.
-"$PY" manage.py shell -c "from campaigns.models import ApiToken; ApiToken.objects.filter(name='fuzz').update(rate_limit_per_minute=1_000_000)"
-
-# A signed-in browser session of the demo user: its key and a CSRF secret.
-SIGN_IN='
+# The fuzzer sends far more than a client's 600 requests a minute (429s would hide real
+# answers): lift the fuzz token's limit. Then sign the demo user in for the browser-session
+# pass: print the session key, a CSRF secret and the fuzz token's id.
+PREPARE='
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 from django.utils.crypto import get_random_string
+from campaigns.models import ApiToken
+token = ApiToken.objects.get(name="fuzz")
+token.rate_limit_per_minute = 1_000_000
+token.save(update_fields=["rate_limit_per_minute"])
 user = get_user_model().objects.get(username="demo")
 session = SessionStore()
 session.update({SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
                 HASH_SESSION_KEY: user.get_session_auth_hash()})
 session.create()
-from campaigns.models import ApiToken
-print(session.session_key, get_random_string(32), ApiToken.objects.get(name="fuzz").id)
+print(session.session_key, get_random_string(32), token.id)
 '
+if ! read -r SESSION CSRF TOKEN_ID < <("$PY" manage.py shell --no-imports -v 0 -c "$PREPARE" 2>"$WORK/prepare.log"); then
+    echo "fuzz_api: could not lift the fuzz token's rate limit and sign the demo user in:" >&2
+    cat "$WORK/prepare.log" >&2
+    exit 1
+fi
 
 "$PY" -m daphne -b 127.0.0.1 -p "$PORT" copygen.asgi:application >"$WORK/daphne.log" 2>&1 &
 PIDS+=($!)
@@ -126,27 +133,21 @@ else
     echo "-- every operation but PATCH /tokens/{id}, with an API token"
     fuzz --exclude-operation-id token_update || status=$?
     echo "-- PATCH /tokens/{id}, with a browser session"
-    if ! read -r SESSION CSRF TOKEN_ID < <("$PY" manage.py shell --no-imports -v 0 -c "$SIGN_IN" 2>"$WORK/sign-in.log"); then
-        echo "fuzz_api: could not sign the demo user in:" >&2
-        cat "$WORK/sign-in.log" >&2
+    AUTH=(--header "Cookie: sessionid=$SESSION; csrftoken=$CSRF" --header "X-CSRFToken: $CSRF")
+    # The session must really sign in and pass the CSRF check, or the pass tests nothing.
+    code=$(curl -s -o /dev/null -w "%{http_code}" -X PATCH "${AUTH[@]/--header/-H}" \
+        -H "Content-Type: application/json" -d '{"name": "fuzz"}' \
+        "http://127.0.0.1:$PORT/api/v1/tokens/$TOKEN_ID") || code="no answer"
+    if [ "$code" != "200" ]; then
+        echo "fuzz_api: the browser session was refused (PATCH /tokens/$TOKEN_ID: $code)" >&2
         status=1
     else
-        AUTH=(--header "Cookie: sessionid=$SESSION; csrftoken=$CSRF" --header "X-CSRFToken: $CSRF")
-        # The session must really sign in and pass the CSRF check, or the pass tests nothing.
-        code=$(curl -s -o /dev/null -w "%{http_code}" -X PATCH "${AUTH[@]/--header/-H}" \
-            -H "Content-Type: application/json" -d '{"name": "fuzz"}' \
-            "http://127.0.0.1:$PORT/api/v1/tokens/$TOKEN_ID") || code="no answer"
-        if [ "$code" != "200" ]; then
-            echo "fuzz_api: the browser session was refused (PATCH /tokens/$TOKEN_ID: $code)" >&2
-            status=1
-        else
-            # Aim every case at a token that exists (a random id would mostly find nothing).
-            printf '[[operations]]\ninclude-operation-id = "token_update"\nparameters = { token_id = %s }\n' \
-                "$TOKEN_ID" >"$WORK/tokens.toml"
-            CONFIG=(--config-file "$WORK/tokens.toml")
-            PHASES=$(echo ",$PHASES," | sed 's/,stateful,/,/; s/^,//; s/,$//')  # no links to follow
-            fuzz --include-operation-id token_update || status=$?
-        fi
+        # Aim every case at a token that exists (a random id would mostly find nothing).
+        printf '[[operations]]\ninclude-operation-id = "token_update"\nparameters = { token_id = %s }\n' \
+            "$TOKEN_ID" >"$WORK/tokens.toml"
+        CONFIG=(--config-file "$WORK/tokens.toml")
+        PHASES=$(echo ",$PHASES," | sed 's/,stateful,/,/; s/^,//; s/,$//')  # no links to follow
+        fuzz --include-operation-id token_update || status=$?
     fi
 fi
 
