@@ -68,7 +68,9 @@ class JobStore(Protocol):
         ...
 
     async def finish(self, *, owner: str, results: Sequence[JobResult]) -> list[Mapping[str, Any]]:
-        """Record terminal results (each at most once); return campaign events to publish."""
+        """Record terminal results (each at most once); return the events to publish, starting
+        with ``generation.finished`` for each generation it wrote as finished (and none for a
+        result it refused or one handed back to the queue)."""
         ...
 
 
@@ -317,9 +319,9 @@ class Engine:
 
     # --- background helpers --------------------------------------------------------------
     async def _write(self, results: list[JobResult]) -> None:
+        # Only what the store wrote is announced: a result it refused (the lease was lost)
+        # or one handed back to the queue gets no generation.finished.
         events = await self.store.finish(owner=self.owner, results=results)
-        for r in results:
-            self._outbox.put_nowait((r.campaign_id, _finished_event(r)))
         for event in events:
             self._outbox.put_nowait((int(event["campaign_id"]), event))
         self._wake.set()  # slots freed in the database: look for more work
@@ -407,23 +409,4 @@ def _released_result(job: Job, text: str, owner: str) -> JobResult:
         job_id=job.id, campaign_id=job.campaign_id, status="released", attempts=1, tokens_in=tokens_in,
         tokens_out=tokens_out, cost_usd=cost, cost_source="estimated", attempt_log=[attempt],
     )
-
-
-def _finished_event(r: JobResult) -> dict[str, Any]:
-    return {
-        "type": "generation.finished",
-        "campaign_id": r.campaign_id,
-        "id": r.job_id,
-        "status": r.status,
-        "ttft_ms": r.ttft_ms,
-        "latency_ms": r.latency_ms,
-        "tokens_in": r.tokens_in,
-        "tokens_out": r.tokens_out,
-        "cost_usd": str(r.cost_usd),
-        "cost_source": r.cost_source,
-        "attempts": r.attempts,
-        "error": r.error,
-        "text": r.text,
-        "model_id": r.model_id,
-    }
 

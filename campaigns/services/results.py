@@ -9,12 +9,13 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from campaigns.engine import events as ev
 from campaigns.engine.types import JobResult
 from campaigns.models import Attempt, Campaign, Generation
 from campaigns.services.budgets import Ledger
 from campaigns.services.bulk import update_many
 from campaigns.services.locking import locked
-from campaigns.services.selectors import campaign_progress
+from campaigns.services.selectors import campaign_progress, generation_dict
 
 __all__ = ["finish_campaigns", "jobs_finish"]
 
@@ -24,7 +25,9 @@ QUEUED = Generation.Status.QUEUED
 
 def jobs_finish(*, owner: str, results: Sequence[JobResult]) -> list[dict[str, Any]]:
     """Record results held under ``owner``'s lease (a late writer that lost it is ignored);
-    return the campaign and quota events to publish."""
+    return the events to publish: ``generation.finished`` for each generation written as
+    finished (built from the values written, never for a refused or handed-back result),
+    then quota warnings and campaign progress."""
     with transaction.atomic():
         now = timezone.now()
         by_id = {r.job_id: r for r in results}
@@ -52,9 +55,22 @@ def jobs_finish(*, owner: str, results: Sequence[JobResult]) -> list[dict[str, A
         update_many(Generation, RELEASED_FIELDS, released)
         update_many(Generation, FINISHED_FIELDS, finished)
         Attempt.objects.bulk_create(attempts)
-        events = ledger.save()
+        events: list[dict[str, Any]] = _finished_events(held, finished)
+        events += ledger.save()
         events += finish_campaigns({g.campaign_id for g in held}, now)
         return events
+
+
+def _finished_events(held: list[Generation], finished: list[tuple[int, list[Any]]]) -> list[dict[str, Any]]:
+    """``generation.finished`` for the rows written as finished, from the values written."""
+    rows = {g.id: g for g in held}
+    events: list[dict[str, Any]] = []
+    for gen_id, values in finished:
+        gen = rows[gen_id]
+        for name, value in zip(FINISHED_FIELDS, values, strict=True):
+            setattr(gen, "served_by_id" if name == "served_by" else name, value)
+        events.append(dict(ev.generation_finished(gen.campaign_id, generation_dict(gen))))
+    return events
 
 
 MONEY_FIELDS = [

@@ -220,8 +220,8 @@
         )
       );
     }
-    // A snapshot names the model that wrote the text served_by_id; generation.finished, model_id.
-    var servedBy = "served_by_id" in g ? g.served_by_id : g.model_id;
+    // model_id is the cell's model; served_by_id the one that wrote the text (a fallback, if used).
+    var servedBy = g.served_by_id;
     if (servedBy != null && servedBy !== cell.modelId) {
       var label = modelLabels[servedBy] || "model " + servedBy;
       items.push(badge("cell-served-by", "via " + label, "Written by the fallback model", "badge-fallback"));

@@ -1,0 +1,84 @@
+"""The scheduler through its public interface: a store and a publish function, the simulator over a socket."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from campaigns.engine import Engine
+from campaigns.engine.types import Job, JobResult, ModelSpec, ProviderSpec
+from campaigns.services.publish import flatten
+
+
+def sim_job(simulator: Any, job_id: int = 7, campaign_id: int = 3, **model: Any) -> Job:
+    provider = ProviderSpec(id=1, name="sim", base_url=simulator.base_url, api_key="", **model)
+    spec = ModelSpec(id=11, name="sim-a@ttft=5,gap=1,len=12,jitter=0", provider=provider,
+                     input_usd_per_mtok=Decimal(1), output_usd_per_mtok=Decimal(1))
+    return Job(id=job_id, campaign_id=campaign_id, model=spec, messages=[{"role": "user", "content": "hi"}],
+               max_tokens=32, temperature=0.5)
+
+
+class Store:
+    """Hands out ``jobs`` once; ``finish`` records what it was given and returns ``answer(results)``."""
+
+    def __init__(self, jobs: list[Job], answer: Any = None) -> None:
+        self.jobs = jobs
+        self.answer = answer or (lambda results: [])
+        self.results: list[JobResult] = []
+        self.finished = asyncio.Event()
+
+    async def claim(self, *, owner: str, limit: int) -> list[Job]:
+        jobs, self.jobs = self.jobs, []
+        return jobs
+
+    async def renew(self, **kwargs: object) -> None: ...
+
+    async def reserve(self, **kwargs: object) -> bool:
+        return False
+
+    async def provider_state(self, **kwargs: object) -> None: ...
+
+    async def finish(self, *, owner: str, results: Sequence[JobResult]) -> list[Mapping[str, Any]]:
+        self.results.extend(results)
+        self.finished.set()
+        return list(self.answer(results))
+
+
+async def run_until_finished(store: Store, **engine_kwargs: Any) -> list[dict[str, Any]]:
+    """Run an engine on ``store`` until its first write, stop it, return every event it published."""
+    published: list[dict[str, Any]] = []
+
+    async def publish(campaign_id: int, message: Mapping[str, Any]) -> None:
+        published.extend(flatten(message))
+
+    async with httpx.AsyncClient() as client:
+        engine = Engine(store=store, publish=publish, client=client, owner="w1", **engine_kwargs)
+        task = asyncio.create_task(engine.run())
+        await asyncio.wait_for(store.finished.wait(), 20)
+        await engine.stop()
+        await asyncio.wait_for(task, 20)
+    return published
+
+
+async def test_a_result_the_store_refused_is_not_announced(simulator: Any) -> None:
+    """A late writer whose lease was taken over: the store writes nothing, so viewers hear nothing
+    final (the engine now running the cell will announce its own result)."""
+    store = Store([sim_job(simulator)])
+    published = await run_until_finished(store)
+    assert [r.status for r in store.results] == ["succeeded"], "the job ran to its end"
+    types = [e["type"] for e in published]
+    assert "generation.delta" in types
+    assert "generation.finished" not in types
+
+
+async def test_only_the_events_the_store_returns_are_announced_after_a_write(simulator: Any) -> None:
+    stored = {"type": "generation.finished", "campaign_id": 3, "id": 7, "status": "succeeded", "text": "as stored"}
+    store = Store([sim_job(simulator)], answer=lambda results: [stored])
+    published = await run_until_finished(store)
+    assert [e for e in published if e["type"] == "generation.finished"] == [stored]
+
+
