@@ -7,6 +7,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from campaigns.engine.commands import CommandKind
 from campaigns.services import access
 from campaigns.services.errors import DomainError
 from campaigns.services.launch import campaign_cancel, campaign_launch
@@ -48,7 +49,7 @@ class CampaignConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.send_json(await database_sync_to_async(campaign_snapshot)(campaign))
         if campaign.status == campaign.Status.RUNNING:
             # Cells in flight have text the database doesn't have yet: ask the engines for it.
-            await engine_signal_async("resync", campaign_id=self.campaign_id)
+            await engine_signal_async(CommandKind.RESYNC, campaign_id=self.campaign_id, reply_to=self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "group", None):

@@ -175,3 +175,15 @@ async def test_publisher_sends_at_once_when_idle_and_one_batch_per_campaign_when
     assert [e["id"] for e in batches[0][1]["events"]] == list(range(0, 300, 2))  # type: ignore[attr-defined]
     assert [e["id"] for e in batches[1][1]["events"]] == list(range(1, 300, 2))  # type: ignore[attr-defined]
     assert all(m["campaign_id"] == c for c, m in batches)
+
+
+def test_engine_commands_are_parsed_or_refused() -> None:
+    from campaigns.engine.commands import Command, CommandKind, UnknownCommand
+
+    cancel = Command(CommandKind.CANCEL, 4)
+    assert Command.from_message(cancel.to_message()) == cancel
+    assert Command.from_message({"type": "engine.resync", "campaign_id": 4, "reply_to": "c!1"}).reply_to == "c!1"
+    for bad in ({"type": "engine.wakey", "campaign_id": 4}, {"type": "engine.wake"}, {"type": "wake", "campaign_id": 4},
+                {"type": "engine.wake", "campaign_id": "4"}, {"type": "engine.resync", "campaign_id": 4}):
+        with pytest.raises(UnknownCommand):
+            Command.from_message(bad)

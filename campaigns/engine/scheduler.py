@@ -24,7 +24,9 @@ from typing import Any, Protocol
 
 import httpx
 
+from campaigns.engine import events as ev
 from campaigns.engine.coalesce import DeltaCoalescer
+from campaigns.engine.commands import Command, CommandKind
 from campaigns.engine.costs import cost_usd, estimate_input_tokens, estimate_tokens
 from campaigns.engine.job import JobContext, ProviderControls, run_job
 from campaigns.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits
@@ -32,11 +34,14 @@ from campaigns.engine.retry import RetryPolicy
 from campaigns.engine.types import AttemptRecord, Job, JobResult, ModelSpec, ProviderSpec
 from campaigns.engine.writer import BatchWriter
 
-__all__ = ["Engine", "JobStore", "Publish"]
+__all__ = ["Engine", "JobStore", "Publish", "Reply"]
 
 log = logging.getLogger("copygen.engine")
 
 Publish = Callable[[int, Mapping[str, Any]], Awaitable[None]]
+"""Send a live message to a campaign's viewers (``campaign_id``, message)."""
+Reply = Callable[[str, Mapping[str, Any]], Awaitable[None]]
+"""Send a live message to one viewer channel (``channel``, message): a resync's answer."""
 
 BATCH = "campaign.batch"
 """The type of a live message that carries several events of one campaign (``events``, in order)."""
@@ -95,9 +100,11 @@ class Engine:
         rate_limits: RateLimits | None = None,
         breaker_threshold: int = 5,
         breaker_cooldown: float = 5.0,
+        reply: Reply | None = None,
     ) -> None:
         self.store = store
         self.publish = publish
+        self.reply = reply
         self.client = client
         self.owner = owner
         self.max_in_flight = max_in_flight
@@ -134,6 +141,15 @@ class Engine:
         )
 
     # --- control -------------------------------------------------------------------------
+    def handle(self, command: Command) -> None:
+        """Carry out a :class:`~campaigns.engine.commands.Command` (from any caller on this loop)."""
+        if command.kind is CommandKind.CANCEL:
+            self.cancel_campaign(command.campaign_id)
+        elif command.kind is CommandKind.RESYNC:
+            self.resync(command.campaign_id, reply_to=command.reply_to)
+            return
+        self.wake()
+
     def wake(self) -> None:
         self._wake.set()
 
@@ -147,22 +163,29 @@ class Engine:
                 count += 1
         return count
 
-    def resync(self, campaign_id: int) -> int:
-        """Send the full text so far of the campaign's running cells (a viewer reconnected).
+    def resync(self, campaign_id: int, *, reply_to: str) -> int:
+        """Send the full text so far of the campaign's running cells to the viewer channel
+        ``reply_to`` only (it joined mid-stream; the others have the text already).
 
-        Each goes out as a delta at offset 0; viewers keep what they have and append only
+        Each goes out as a delta at offset 0; the viewer keeps what it has and appends only
         what is beyond it, so nothing is lost or doubled.
         """
-        count = 0
-        for job_id, job in list(self._jobs.items()):
-            if job.campaign_id == campaign_id and self._texts.get(job_id):
-                text = "".join(self._texts[job_id])
-                self._outbox.put_nowait((campaign_id, {
-                    "type": "generation.delta", "campaign_id": campaign_id, "id": job_id, "offset": 0,
-                    "text": text, "resync": True,
-                }))
-                count += 1
-        return count
+        deltas: list[ev.Event] = [
+            ev.generation_delta(campaign_id, job_id, offset=0, text="".join(self._texts[job_id]), resync=True)
+            for job_id, job in list(self._jobs.items())
+            if job.campaign_id == campaign_id and self._texts.get(job_id)
+        ]
+        if deltas and self.reply is not None:
+            message = deltas[0] if len(deltas) == 1 else ev.campaign_batch(campaign_id, deltas)
+            self._background(self._send_reply(reply_to, message))
+        return len(deltas)
+
+    async def _send_reply(self, channel: str, message: Mapping[str, Any]) -> None:
+        assert self.reply is not None
+        try:
+            await self.reply(channel, message)
+        except Exception:  # best effort, like every live event
+            log.warning("resync to %s failed", channel, exc_info=True)
 
     @property
     def in_flight(self) -> int:

@@ -13,7 +13,7 @@ from django.conf import settings
 
 from campaigns.engine.scheduler import BATCH
 
-__all__ = ["BATCH", "campaign_group", "flatten", "publish_event", "publish_sync"]
+__all__ = ["BATCH", "campaign_group", "flatten", "publish_event", "publish_sync", "publish_to_channel"]
 
 log = logging.getLogger("campaigns")
 
@@ -39,6 +39,13 @@ async def publish_event(campaign_id: int, event: Mapping[str, Any]) -> None:
     if settings.COPYGEN_QUOTA_WEBHOOK_URL:
         for hook in hooks:
             await _post_webhook(hook)
+
+
+async def publish_to_channel(channel: str, message: Mapping[str, Any]) -> None:
+    """Send ``message`` to one consumer's channel (a resync answers only the viewer that asked)."""
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.send(channel, dict(message))
 
 
 def _without_webhook(event: Mapping[str, Any], hooks: list[dict[str, Any]]) -> dict[str, Any]:

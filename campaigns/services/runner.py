@@ -11,10 +11,11 @@ import uuid
 from django.conf import settings
 
 from campaigns.engine import Engine
+from campaigns.engine.commands import Command
 from campaigns.engine.limits import RateLimits
 from campaigns.providers import make_http_client
 from campaigns.services.jobs import DatabaseJobStore
-from campaigns.services.publish import publish_event
+from campaigns.services.publish import publish_event, publish_to_channel
 
 __all__ = ["build_engine", "local_signal", "start_inline", "stop_inline"]
 
@@ -35,6 +36,7 @@ def build_engine(*, kind: str, max_in_flight: int | None = None) -> Engine:
     return Engine(
         store=DatabaseJobStore(),
         publish=publish_event,
+        reply=publish_to_channel,
         client=make_http_client(max_connections=limit),
         owner=engine_owner(kind),
         max_in_flight=limit,
@@ -73,14 +75,9 @@ async def stop_inline() -> None:
     _engine, _task = None, None
 
 
-def local_signal(kind: str, *, campaign_id: int) -> None:
-    """Wake or cancel on this process's engine; safe from any thread."""
+def local_signal(command: Command) -> None:
+    """Hand ``command`` to this process's engine, if one runs here; safe from any thread."""
     engine, loop = _engine, _loop
     if engine is None or loop is None or loop.is_closed():
         return
-    if kind == "cancel":
-        loop.call_soon_threadsafe(engine.cancel_campaign, campaign_id)
-    elif kind == "resync":
-        loop.call_soon_threadsafe(engine.resync, campaign_id)
-        return
-    loop.call_soon_threadsafe(engine.wake)
+    loop.call_soon_threadsafe(engine.handle, command)

@@ -14,6 +14,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from campaigns.engine import Engine
+from campaigns.engine.commands import Command as EngineCommand
+from campaigns.engine.commands import UnknownCommand
 from campaigns.services.runner import build_engine
 from campaigns.services.signals import ENGINE_GROUP
 
@@ -109,13 +111,10 @@ class Command(BaseCommand):
                 await layer.group_add(ENGINE_GROUP, channel)
                 while True:
                     message = await asyncio.wait_for(layer.receive(channel), timeout=3600)
-                    kind = message.get("type")
-                    if kind == "engine.resync":
-                        engine.resync(int(message["campaign_id"]))
-                        continue
-                    if kind == "engine.cancel":
-                        engine.cancel_campaign(int(message["campaign_id"]))
-                    engine.wake()
+                    try:
+                        engine.handle(EngineCommand.from_message(message))
+                    except UnknownCommand as exc:  # refused, never taken for a wake-up
+                        log.warning("ignored a message on the engine channel: %s", exc)
             except asyncio.CancelledError:
                 raise
             except TimeoutError:
