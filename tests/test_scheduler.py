@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from campaigns.engine import Engine
+from campaigns.engine.retry import RetryPolicy
 from campaigns.engine.types import Job, JobResult, ModelSpec, ProviderSpec
 from campaigns.services.publish import flatten
 
@@ -82,3 +83,19 @@ async def test_only_the_events_the_store_returns_are_announced_after_a_write(sim
     assert [e for e in published if e["type"] == "generation.finished"] == [stored]
 
 
+
+
+async def test_the_engine_retry_policy_is_the_one_used(simulator: Any) -> None:
+    simulator.push_faults("500", "500")
+    store = Store([sim_job(simulator)])
+    await run_until_finished(store, retry=RetryPolicy(max_retries=1, initial_delay=0.01))
+    [result] = store.results
+    assert (result.status, result.attempts) == ("failed", 2), "one retry, as the engine's policy says"
+
+
+async def test_a_provider_that_sets_its_retry_count_overrides_the_engine_policy(simulator: Any) -> None:
+    simulator.push_faults("500", "500")
+    store = Store([sim_job(simulator, max_retries=2)])
+    await run_until_finished(store, retry=RetryPolicy(max_retries=0, initial_delay=0.01))
+    [result] = store.results
+    assert (result.status, result.attempts) == ("succeeded", 3)

@@ -7,7 +7,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import httpx
@@ -125,9 +125,9 @@ async def _attempts(run: _Run, ctx: JobContext) -> str:
             breaker_tripped = exc.retryable and not isinstance(exc, RateLimitError) and controls.breaker.state != "closed"
             if breaker_tripped and not exc.partial_text:
                 continue  # the provider is down: wait for it, don't spend this job's retries
-            policy = replace(ctx.retry, max_retries=run.model.provider.max_retries)
+            policy = ctx.retry.for_provider(run.model.provider.max_retries)
             if policy.should_retry(exc, retries_done=retries):
-                delay = ctx.retry.delay(exc, retries_done=retries, rng=ctx.rng)
+                delay = policy.delay(exc, retries_done=retries, rng=ctx.rng)
                 retries += 1
                 log.info("job %s: %s; retry %d in %.2fs", run.job.id, exc, retries, delay)
                 await asyncio.sleep(delay)
