@@ -270,7 +270,9 @@ class Generation(models.Model):
     error = models.TextField(blank=True)
     finish_reason = models.CharField(max_length=40, blank=True)
     response_id = models.CharField(max_length=200, blank=True)
-    progress_chars = models.PositiveIntegerField(default=0, help_text="characters received, as of the last lease renewal")
+    progress_bytes = models.PositiveIntegerField(
+        default=0, help_text="UTF-8 bytes of text received, as of the last lease renewal"
+    )
     lease_owner = models.CharField(max_length=100, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     # Review

@@ -15,9 +15,10 @@ from campaigns.engine.types import Job, JobResult, ModelSpec, ProviderSpec
 from campaigns.services.publish import flatten
 
 
-def sim_job(simulator: Any, job_id: int = 7, campaign_id: int = 3, **model: Any) -> Job:
+def sim_job(simulator: Any, job_id: int = 7, campaign_id: int = 3, *, name: str = "sim-a@ttft=5,gap=1,len=12,jitter=0",
+            **model: Any) -> Job:
     provider = ProviderSpec(id=1, name="sim", base_url=simulator.base_url, api_key="", **model)
-    spec = ModelSpec(id=11, name="sim-a@ttft=5,gap=1,len=12,jitter=0", provider=provider,
+    spec = ModelSpec(id=11, name=name, provider=provider,
                      input_usd_per_mtok=Decimal(1), output_usd_per_mtok=Decimal(1))
     return Job(id=job_id, campaign_id=campaign_id, model=spec, messages=[{"role": "user", "content": "hi"}],
                max_tokens=32, temperature=0.5)
@@ -30,13 +31,15 @@ class Store:
         self.jobs = jobs
         self.answer = answer or (lambda results: [])
         self.results: list[JobResult] = []
+        self.progress: list[int] = []
         self.finished = asyncio.Event()
 
     async def claim(self, *, owner: str, limit: int) -> list[Job]:
         jobs, self.jobs = self.jobs, []
         return jobs
 
-    async def renew(self, **kwargs: object) -> None: ...
+    async def renew(self, *, owner: str, progress: Mapping[int, int]) -> None:
+        self.progress.extend(progress.values())
 
     async def reserve(self, **kwargs: object) -> bool:
         return False
@@ -99,3 +102,26 @@ async def test_a_provider_that_sets_its_retry_count_overrides_the_engine_policy(
     await run_until_finished(store, retry=RetryPolicy(max_retries=0, initial_delay=0.01))
     [result] = store.results
     assert (result.status, result.attempts) == ("succeeded", 3)
+
+
+async def test_lease_renewals_report_utf8_bytes_so_an_interrupted_cjk_stream_is_not_under_billed(
+    simulator: Any,
+) -> None:
+    """A lease taken over is billed from the last progress its engine reported: that must be
+    bytes (a Japanese character is 3 bytes and about one token), not characters."""
+    store = Store([sim_job(simulator, name="sim-ja@ttft=5,gap=5,len=120,jitter=0,lang=ja")])
+    await run_until_finished(store, lease_renew_interval=0.02)
+    [result] = store.results
+    text = result.text
+    assert result.status == "succeeded" and len(text.encode("utf-8")) == 3 * len(text), "all 3-byte characters"
+    prefixes = {len(text[:k].encode("utf-8")) for k in range(len(text) + 1)}
+    assert store.progress and set(store.progress) <= prefixes
+    assert max(store.progress) > len(text), "past a third of the stream, bytes exceed the whole text's characters"
+
+
+def test_one_estimate_for_text_and_for_its_byte_count() -> None:
+    from campaigns.engine.costs import estimate_tokens
+
+    for text in ("", "a", "Bright ideas", "毎日の暮らしに寄り添う上質なデザイン", "精心设计 mixed"):
+        assert estimate_tokens(text) == estimate_tokens(utf8_bytes=len(text.encode("utf-8")))
+    assert estimate_tokens("毎日の暮らし") == 5, "18 bytes: ~4.5 tokens, never 6 characters / 4"

@@ -18,7 +18,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -57,7 +57,7 @@ class JobStore(Protocol):
         ...
 
     async def renew(self, *, owner: str, progress: Mapping[int, int]) -> Collection[int] | None:
-        """Extend the leases of jobs ``owner`` is still running (with characters received so far).
+        """Extend the leases of jobs ``owner`` is still running (with UTF-8 bytes of text received so far).
 
         Returns the ids still held (None: unknown); the engine stops the others, which
         another engine took over after their lease expired.
@@ -399,7 +399,7 @@ class Engine:
             await asyncio.sleep(self.lease_renew_interval)
             if self._tasks:
                 try:
-                    progress = {job_id: sum(map(len, self._texts.get(job_id, ()))) for job_id in self._tasks}
+                    progress = {job_id: _utf8_bytes(self._texts.get(job_id, ())) for job_id in self._tasks}
                     held = await self.store.renew(owner=self.owner, progress=progress)
                     if held is not None:
                         self._drop_lost(set(progress) - set(held))
@@ -433,3 +433,6 @@ def _released_result(job: Job, text: str, owner: str) -> JobResult:
         tokens_out=tokens_out, cost_usd=cost, cost_source="estimated", attempt_log=[attempt],
     )
 
+
+def _utf8_bytes(parts: Iterable[str]) -> int:
+    return sum(len(p.encode("utf-8")) for p in parts)

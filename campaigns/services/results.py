@@ -77,7 +77,7 @@ MONEY_FIELDS = [
     "cost_usd", "attempts", "tokens_in", "tokens_out", "reserved_usd", "quota_reservations", "lease_owner",
     "lease_expires_at",
 ]
-RELEASED_FIELDS = ["status", "progress_chars", *MONEY_FIELDS]
+RELEASED_FIELDS = ["status", "progress_bytes", *MONEY_FIELDS]
 FINISHED_FIELDS = [
     "status", "text", "ttft_ms", "latency_ms", "served_by", "cost_source", "error", "finish_reason", "response_id",
     "finished_at", *MONEY_FIELDS,
