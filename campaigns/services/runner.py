@@ -16,14 +16,20 @@ from campaigns.engine.limits import RateLimits
 from campaigns.providers import make_http_client
 from campaigns.services.jobs import DatabaseJobStore
 from campaigns.services.publish import publish_event, publish_to_channel
+from campaigns.services.webhooks import WebhookDeliverer
 
-__all__ = ["build_engine", "local_signal", "start_inline", "stop_inline"]
+__all__ = [
+    "build_engine", "local_signal", "start_inline", "start_webhooks", "stop_inline", "stop_webhooks", "wake_webhooks",
+]
 
 log = logging.getLogger("campaigns")
 
 _engine: Engine | None = None
 _loop: asyncio.AbstractEventLoop | None = None
 _task: asyncio.Task[None] | None = None
+_deliverer: WebhookDeliverer | None = None
+_deliverer_loop: asyncio.AbstractEventLoop | None = None
+_deliverer_task: asyncio.Task[None] | None = None
 
 
 def engine_owner(kind: str) -> str:
@@ -58,11 +64,13 @@ def start_inline() -> Engine:
         _engine = build_engine(kind="inline")
         _task = _loop.create_task(_engine.run(), name="copygen-engine")
         log.info("generation engine started inline (%s)", _engine.owner)
+    start_webhooks()
     return _engine
 
 
 async def stop_inline() -> None:
     global _engine, _task
+    await stop_webhooks()
     if _engine is not None and _task is not None:
         await _engine.stop()
         try:
@@ -81,3 +89,28 @@ def local_signal(command: Command) -> None:
     if engine is None or loop is None or loop.is_closed():
         return
     loop.call_soon_threadsafe(engine.handle, command)
+
+
+def start_webhooks() -> WebhookDeliverer:
+    """Start this process's quota webhook deliverer on the running loop (once), beside the engine."""
+    global _deliverer, _deliverer_loop, _deliverer_task
+    if _deliverer is None or _deliverer_task is None or _deliverer_task.done():
+        _deliverer_loop = asyncio.get_running_loop()
+        _deliverer = WebhookDeliverer()
+        _deliverer_task = _deliverer_loop.create_task(_deliverer.run(), name="copygen-webhooks")
+    return _deliverer
+
+
+async def stop_webhooks() -> None:
+    global _deliverer, _deliverer_task
+    if _deliverer_task is not None:
+        _deliverer_task.cancel()
+        await asyncio.wait([_deliverer_task], timeout=5)
+    _deliverer, _deliverer_task = None, None
+
+
+def wake_webhooks() -> None:
+    """Deliver queued webhooks now (after the commit that queued them); safe from any thread."""
+    deliverer, loop = _deliverer, _deliverer_loop
+    if deliverer is not None and loop is not None and not loop.is_closed():
+        loop.call_soon_threadsafe(deliverer.wake)

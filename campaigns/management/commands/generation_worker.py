@@ -16,7 +16,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from campaigns.engine import Engine
 from campaigns.engine.commands import Command as EngineCommand
 from campaigns.engine.commands import UnknownCommand
-from campaigns.services.runner import build_engine
+from campaigns.services.runner import build_engine, start_webhooks, stop_webhooks
 from campaigns.services.signals import ENGINE_GROUP
 
 log = logging.getLogger("campaigns")
@@ -70,6 +70,7 @@ class Command(BaseCommand):
             await engine.client.aclose()
             return
         listener = asyncio.create_task(self.listen(engine))
+        start_webhooks()  # quota webhooks from their outbox, beside the engine
         self.stdout.write(f"generation worker {engine.owner} running (max {engine.max_in_flight} in flight)")
         self.stdout.flush()
         try:
@@ -79,6 +80,7 @@ class Command(BaseCommand):
             listener.cancel()
             # Never let the channel layer's cancellation hold the exit up.
             await asyncio.wait([listener], timeout=5)
+            await stop_webhooks()
             await asyncio.wait([asyncio.ensure_future(engine.client.aclose())], timeout=5)
         self.stdout.write(f"generation worker {engine.owner} stopped")
         self.stdout.flush()
