@@ -8,6 +8,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from campaigns.engine.commands import CommandKind
+from campaigns.engine.events import EVENT_TYPES
 from campaigns.services import access
 from campaigns.services.errors import DomainError
 from campaigns.services.launch import campaign_cancel, campaign_launch
@@ -72,15 +73,11 @@ class CampaignConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         await self.send_json({"type": "campaign.status", "campaign_id": campaign.id, "status": campaign.status})
 
-    # Group events, dispatched by their "type".
     async def _forward(self, event: dict[str, Any]) -> None:
         await self.send_json(event)
 
-    generation_started = _forward
-    generation_delta = _forward
-    generation_finished = _forward
-    campaign_progress = _forward
-    campaign_finished = _forward
-    provider_status = _forward
-    quota_warning = _forward
-    campaign_batch = _forward  # several of the above in one frame: {"type", "events": [...]}
+
+# Group events are dispatched by their "type": one handler per event of the protocol
+# (campaigns/engine/events.py), each forwarding the event as it is.
+for _type in EVENT_TYPES:
+    setattr(CampaignConsumer, _type.replace(".", "_"), CampaignConsumer._forward)

@@ -10,6 +10,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from campaigns.crypto import EncryptedTextField
+from campaigns.engine.status import TERMINAL as TERMINAL_STATUSES
+from campaigns.engine.status import BreakerState, GenerationStatus
 from campaigns.providers.openai_compatible import API_KEY_CHARS
 from campaigns.templating import validate_template_source
 
@@ -127,7 +129,8 @@ class Provider(models.Model):
         default=2, validators=[MaxValueValidator(10)], help_text="retries of 408/409/429/5xx and connection errors"
     )
     breaker_state = models.CharField(
-        max_length=10, default="closed", editable=False, help_text="circuit breaker, as last reported by an engine"
+        max_length=10, default=BreakerState.CLOSED.value, editable=False,
+        help_text="circuit breaker, as last reported by an engine",
     )
     breaker_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -224,15 +227,10 @@ class Campaign(models.Model):
 class Generation(models.Model):
     """One cell of a campaign: one product, template, model and variant."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
-        SKIPPED = "skipped"
+    # One definition shared with the engine and the browser (campaigns/engine/status.py).
+    Status = models.TextChoices("Status", [(s.name, s.value) for s in GenerationStatus])  # type: ignore[misc]
 
-    TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.SKIPPED)
+    TERMINAL = TERMINAL_STATUSES
 
     class CostSource(models.TextChoices):
         REPORTED = "reported"

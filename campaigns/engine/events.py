@@ -24,8 +24,9 @@ Offsets and lengths in deltas count Unicode code points.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
-from typing import Literal, TypedDict
+from typing import Literal, TypedDict, get_type_hints
 
 from campaigns.engine.status import BreakerState, GenerationStatus
 
@@ -44,6 +45,7 @@ __all__ = [
     "campaign_batch",
     "campaign_finished",
     "campaign_progress",
+    "describe_protocol",
     "generation_delta",
     "generation_finished",
     "generation_started",
@@ -240,3 +242,30 @@ def quota_warning(
 
 def campaign_batch(campaign_id: int, events: Sequence[Event]) -> CampaignBatch:
     return {"type": "campaign.batch", "campaign_id": campaign_id, "events": list(events)}
+
+
+# --- documentation ---------------------------------------------------------------------
+def _type_name(annotation: object) -> str:
+    text = getattr(annotation, "__name__", None) if isinstance(annotation, type) else None
+    text = text or str(annotation).replace("typing.", "").replace("campaigns.engine.events.", "")
+    return text.replace("NoneType", "None")
+
+
+_TREE = (__doc__ or "").split("::", 1)[1].split("\n\n", 2)[1]
+
+
+def describe_protocol() -> str:
+    """The protocol as Markdown, from the definitions above (``docs/EVENTS.md`` embeds it)."""
+    lines = [
+        "<!-- generated from campaigns/engine/events.py by describe_protocol(); tests/test_events.py checks it -->",
+        "",
+        "```",
+        textwrap.dedent(_TREE).strip("\n"),
+        "```",
+    ]
+    for name, definition in EVENT_TYPES.items():
+        lines += ["", f"### `{name}`", "", "| field | type |", "|---|---|"]
+        for field, annotation in get_type_hints(definition).items():
+            shown = f'"{name}"' if field == "type" else _type_name(annotation)
+            lines.append(f"| `{field}` | `{shown}` |".replace(" | None", " \\| None"))
+    return "\n".join(lines) + "\n"

@@ -21,6 +21,7 @@ from campaigns.engine.costs import (
 )
 from campaigns.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits, RateLimitTooSmall
 from campaigns.engine.retry import RetryPolicy
+from campaigns.engine.status import BreakerState
 from campaigns.engine.types import AttemptRecord, Job, JobResult, ModelSpec
 from campaigns.providers.errors import InvalidKeyError, ProviderError, RateLimitError
 from campaigns.providers.openai_compatible import ChatRequest, Completion, stream_chat
@@ -122,7 +123,7 @@ async def _attempts(run: _Run, ctx: JobContext) -> str:
                 controls.breaker.release_probe()  # nothing was sent: it says nothing of the provider
             else:
                 controls.breaker.record_success(probe)  # the provider answered: it is up
-            breaker_tripped = exc.retryable and not isinstance(exc, RateLimitError) and controls.breaker.state != "closed"
+            breaker_tripped = exc.retryable and not isinstance(exc, RateLimitError) and controls.breaker.state is not BreakerState.CLOSED
             if breaker_tripped and not exc.partial_text:
                 continue  # the provider is down: wait for it, don't spend this job's retries
             policy = ctx.retry.for_provider(run.model.provider.max_retries)

@@ -31,6 +31,7 @@ from campaigns.engine.costs import cost_usd, estimate_input_tokens, estimate_tok
 from campaigns.engine.job import JobContext, ProviderControls, run_job
 from campaigns.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits
 from campaigns.engine.retry import RetryPolicy
+from campaigns.engine.status import BreakerState
 from campaigns.engine.types import AttemptRecord, Job, JobResult, ModelSpec, ProviderSpec
 from campaigns.engine.writer import BatchWriter
 
@@ -68,11 +69,11 @@ class JobStore(Protocol):
         """Reserve more of the campaign's budget for a job; False if it does not fit."""
         ...
 
-    async def provider_state(self, *, provider_id: int, breaker: str) -> None:
+    async def provider_state(self, *, provider_id: int, breaker: BreakerState) -> None:
         """Record a provider's circuit breaker state (for the admin)."""
         ...
 
-    async def finish(self, *, owner: str, results: Sequence[JobResult]) -> list[Mapping[str, Any]]:
+    async def finish(self, *, owner: str, results: Sequence[JobResult]) -> Sequence[ev.Event]:
         """Record terminal results (each at most once); return the events to publish, starting
         with ``generation.finished`` for each generation it wrote as finished (and none for a
         result it refused or one handed back to the queue)."""
@@ -118,7 +119,7 @@ class Engine:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._jobs: dict[int, Job] = {}
         self._cancel_reasons: dict[int, str] = {}
-        self._outbox: asyncio.Queue[tuple[int, Mapping[str, Any]]] = asyncio.Queue()
+        self._outbox: asyncio.Queue[tuple[int, ev.Event]] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._stopping = False
         self._helpers: list[asyncio.Task[None]] = []
@@ -269,9 +270,7 @@ class Engine:
             if event is not None:
                 self._outbox.put_nowait((job.campaign_id, event))
 
-        self._outbox.put_nowait(
-            (job.campaign_id, {"type": "generation.started", "campaign_id": job.campaign_id, "id": job.id})
-        )
+        self._outbox.put_nowait((job.campaign_id, ev.generation_started(job.campaign_id, job.id)))
         try:
             result = await run_job(job, self._context, on_delta=on_delta)
         except Exception as exc:  # a bug must not take the engine down with it
@@ -307,14 +306,13 @@ class Engine:
             controls.gate.resize(provider.max_concurrency)
         return controls
 
-    def _breaker_changed(self, provider: ProviderSpec, state: str) -> None:
+    def _breaker_changed(self, provider: ProviderSpec, state: BreakerState) -> None:
         log.warning("provider %s: circuit breaker %s", provider.name, state)
         campaigns = {j.campaign_id for j in self._jobs.values() if j.model.provider.id == provider.id}
         for campaign_id in campaigns:
-            self._outbox.put_nowait((campaign_id, {
-                "type": "provider.status", "campaign_id": campaign_id, "provider_id": provider.id,
-                "provider": provider.name, "breaker": state,
-            }))
+            self._outbox.put_nowait((campaign_id, ev.provider_status(
+                campaign_id, provider_id=provider.id, provider=provider.name, breaker=state,
+            )))
         self._background(self.store.provider_state(provider_id=provider.id, breaker=state))
 
     def _rate_limited(self, model: ModelSpec) -> None:
@@ -326,11 +324,11 @@ class Engine:
         self._throttled_at[provider.id] = now
         controls = self._provider_controls.get(provider.id)
         for campaign_id in {j.campaign_id for j in self._jobs.values() if j.model.provider.id == provider.id}:
-            self._outbox.put_nowait((campaign_id, {
-                "type": "provider.status", "campaign_id": campaign_id, "provider_id": provider.id,
-                "provider": provider.name, "breaker": controls.breaker.state if controls else "closed",
-                "rate_limited": True, "concurrency_limit": int(controls.gate.limit) if controls else None,
-            }))
+            self._outbox.put_nowait((campaign_id, ev.provider_status(
+                campaign_id, provider_id=provider.id, provider=provider.name,
+                breaker=controls.breaker.state if controls else BreakerState.CLOSED,
+                rate_limited=True, concurrency_limit=int(controls.gate.limit) if controls else None,
+            )))
 
     def _background(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -365,8 +363,8 @@ class Engine:
             if pause > 0:
                 await asyncio.sleep(pause)
 
-    def _take_outbox(self) -> list[tuple[int, Mapping[str, Any]]]:
-        taken: list[tuple[int, Mapping[str, Any]]] = []
+    def _take_outbox(self) -> list[tuple[int, ev.Event]]:
+        taken: list[tuple[int, ev.Event]] = []
         while not self._outbox.empty() and len(taken) < MAX_BATCH:
             taken.append(self._outbox.get_nowait())
         return taken
@@ -375,14 +373,14 @@ class Engine:
         while not self._outbox.empty():
             await self._send_batch(self._take_outbox())
 
-    async def _send_batch(self, items: list[tuple[int, Mapping[str, Any]]]) -> None:
-        by_campaign: dict[int, list[Mapping[str, Any]]] = {}
+    async def _send_batch(self, items: list[tuple[int, ev.Event]]) -> None:
+        by_campaign: dict[int, list[ev.Event]] = {}
         for campaign_id, event in items:
             by_campaign.setdefault(campaign_id, []).append(event)
         for campaign_id, events in by_campaign.items():
-            message = events[0] if len(events) == 1 else {
-                "type": BATCH, "campaign_id": campaign_id, "events": events,
-            }
+            message: ev.Event | ev.CampaignBatch = (
+                events[0] if len(events) == 1 else ev.campaign_batch(campaign_id, events)
+            )
             try:
                 await self.publish(campaign_id, message)
             except Exception:  # live events are best effort; the database has the truth
@@ -392,7 +390,7 @@ class Engine:
         while True:
             await asyncio.sleep(self.coalescer.interval)
             for event in self.coalescer.due():
-                self._outbox.put_nowait((int(event["campaign_id"]), event))  # type: ignore[call-overload]
+                self._outbox.put_nowait((event["campaign_id"], event))
 
     async def _renewer(self) -> None:
         while True:

@@ -12,8 +12,9 @@ from the JSON the server renders into it (``status_vocabulary()``).
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
-__all__ = ["TERMINAL", "BreakerState", "GenerationStatus", "Outcome", "status_vocabulary"]
+__all__ = ["BREAKER_LABELS", "TERMINAL", "BreakerState", "GenerationStatus", "Outcome", "status_vocabulary"]
 
 
 class GenerationStatus(StrEnum):
@@ -25,9 +26,9 @@ class GenerationStatus(StrEnum):
     SKIPPED = "skipped"
 
 
-TERMINAL: frozenset[GenerationStatus] = frozenset({
+TERMINAL: tuple[GenerationStatus, ...] = (
     GenerationStatus.SUCCEEDED, GenerationStatus.FAILED, GenerationStatus.CANCELLED, GenerationStatus.SKIPPED,
-})
+)
 """A generation in one of these has its final text and cost; nothing runs it again."""
 
 
@@ -48,10 +49,19 @@ class BreakerState(StrEnum):
     """One probe call tests whether the provider is back."""
 
 
-def status_vocabulary() -> dict[str, list[str]]:
-    """The values the browser needs, as JSON: every generation status, the terminal ones, breaker states."""
+BREAKER_LABELS: dict[BreakerState, str] = {
+    BreakerState.CLOSED: "healthy",
+    BreakerState.OPEN: "breaker open: calls paused",
+    BreakerState.HALF_OPEN: "recovering: testing one call",
+}
+"""How the live page and the provider panel name each breaker state."""
+
+
+def status_vocabulary() -> dict[str, Any]:
+    """The values the browser needs, as JSON: every generation status, the terminal ones,
+    and each breaker state with its label."""
     return {
         "generation": [s.value for s in GenerationStatus],
-        "terminal": [s.value for s in GenerationStatus if s in TERMINAL],
-        "breaker": [s.value for s in BreakerState],
+        "terminal": [s.value for s in TERMINAL],
+        "breaker_labels": {s.value: label for s, label in BREAKER_LABELS.items()},
     }

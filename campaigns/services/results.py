@@ -114,15 +114,15 @@ def finish_campaigns(campaign_ids: set[int], now: Any) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     for campaign in Campaign.objects.filter(id__in=campaign_ids).order_by("id"):
         progress = campaign_progress(campaign)
-        events.append({"type": "campaign.progress", "campaign_id": campaign.id, **progress})
+        events.append(dict(ev.campaign_progress(campaign.id, progress)))
         if campaign.status == Campaign.Status.RUNNING and progress["pending"] == 0:
             status = _final_status(progress)
             Campaign.objects.filter(id=campaign.id, status=Campaign.Status.RUNNING).update(
                 status=status, finished_at=now
             )
-            events.append({"type": "campaign.finished", "campaign_id": campaign.id, **progress, "status": status})
+            events.append(dict(ev.campaign_finished(campaign.id, {**progress, "status": status})))
         elif campaign.status != Campaign.Status.RUNNING and progress["running"] == 0:
-            events.append({"type": "campaign.finished", "campaign_id": campaign.id, **progress})
+            events.append(dict(ev.campaign_finished(campaign.id, progress)))
     return events
 
 
