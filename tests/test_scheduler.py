@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from campaigns.engine import Engine
+from campaigns.engine import Engine, EngineConfig
 from campaigns.engine.retry import RetryPolicy
 from campaigns.engine.types import Job, JobResult, ModelSpec, ProviderSpec
 from campaigns.services.publish import flatten
@@ -60,7 +60,7 @@ async def run_until_finished(store: Store, **engine_kwargs: Any) -> list[dict[st
         published.extend(flatten(message))
 
     async with httpx.AsyncClient() as client:
-        engine = Engine(store=store, publish=publish, client=client, owner="w1", **engine_kwargs)
+        engine = Engine(store=store, publish=publish, client=client, owner="w1", config=EngineConfig(**engine_kwargs))
         task = asyncio.create_task(engine.run())
         await asyncio.wait_for(store.finished.wait(), 20)
         await engine.stop()

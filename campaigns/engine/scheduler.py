@@ -27,10 +27,10 @@ import httpx
 from campaigns.engine import events as ev
 from campaigns.engine.coalesce import DeltaCoalescer
 from campaigns.engine.commands import Command, CommandKind
+from campaigns.engine.config import EngineConfig
 from campaigns.engine.costs import cost_usd, estimate_input_tokens, estimate_tokens
 from campaigns.engine.job import JobContext, ProviderControls, run_job
 from campaigns.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits
-from campaigns.engine.retry import RetryPolicy
 from campaigns.engine.status import BreakerState
 from campaigns.engine.types import AttemptRecord, Job, JobResult, ModelSpec, ProviderSpec
 from campaigns.engine.writer import BatchWriter
@@ -90,17 +90,8 @@ class Engine:
         publish: Publish,
         client: httpx.AsyncClient,
         owner: str,
-        max_in_flight: int = 500,
-        claim_batch: int = 200,
-        poll_interval: float = 1.0,
-        lease_renew_interval: float = 20.0,
-        delta_interval: float = 0.05,
-        write_interval: float = 0.05,
-        publish_gap: float = 0.01,
-        retry: RetryPolicy | None = None,
+        config: EngineConfig | None = None,
         rate_limits: RateLimits | None = None,
-        breaker_threshold: int = 5,
-        breaker_cooldown: float = 5.0,
         reply: Reply | None = None,
     ) -> None:
         self.store = store
@@ -108,14 +99,9 @@ class Engine:
         self.reply = reply
         self.client = client
         self.owner = owner
-        self.max_in_flight = max_in_flight
-        self.claim_batch = claim_batch
-        self.poll_interval = poll_interval
-        self.lease_renew_interval = lease_renew_interval
-        self.retry = retry or RetryPolicy()
-        self.publish_gap = publish_gap
-        self.coalescer = DeltaCoalescer(delta_interval)
-        self.writer: BatchWriter[JobResult] = BatchWriter(self._write, interval=write_interval)
+        self.config = config = config or EngineConfig()
+        self.coalescer = DeltaCoalescer(config.delta_interval)
+        self.writer: BatchWriter[JobResult] = BatchWriter(self._write, interval=config.write_interval)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._jobs: dict[int, Job] = {}
         self._cancel_reasons: dict[int, str] = {}
@@ -128,12 +114,9 @@ class Engine:
         self._throttled_at: dict[int, float] = {}
         self._side_tasks: set[asyncio.Future[None]] = set()
         self._provider_controls: dict[int, ProviderControls] = {}
-        self.stop_timeout = 10.0
-        self.breaker_threshold = breaker_threshold
-        self.breaker_cooldown = breaker_cooldown
         self._context = JobContext(
             client=client,
-            retry=self.retry,
+            retry=config.retry,
             controls=self._controls,
             rate_limits=rate_limits or RateLimits(),
             reserve=self._reserve,
@@ -201,14 +184,14 @@ class Engine:
             task.cancel()
         if not self._tasks:
             return
-        _, stuck = await asyncio.wait(list(self._tasks.values()), timeout=self.stop_timeout)
+        _, stuck = await asyncio.wait(list(self._tasks.values()), timeout=self.config.stop_timeout)
         for task in stuck:
             # A stream that does not let go of its connection must not hold up a shutdown:
             # hand its job back here, its attempt recorded as interrupted (estimated).
             stuck_id = next((j for j, t in self._tasks.items() if t is task), None)
             job = self._jobs.get(stuck_id) if stuck_id is not None else None
             if job is not None:
-                log.warning("job %s did not stop within %.0fs; handing it back", job.id, self.stop_timeout)
+                log.warning("job %s did not stop within %.0fs; handing it back", job.id, self.config.stop_timeout)
                 self.writer.put(_released_result(job, "".join(self._texts.get(job.id, ())), self.owner))
                 self._tasks.pop(job.id, None)
                 self._jobs.pop(job.id, None)
@@ -225,10 +208,10 @@ class Engine:
             while not self._stopping:
                 self._wake.clear()
                 claimed = await self._claim()
-                if claimed and len(claimed) == self.claim_batch and self.in_flight < self.max_in_flight:
+                if claimed and len(claimed) == self.config.claim_batch and self.in_flight < self.config.max_in_flight:
                     continue
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                    await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
                 except TimeoutError:
                     pass
         finally:
@@ -246,11 +229,11 @@ class Engine:
             await asyncio.wait(self._helpers, timeout=3.0)
 
     async def _claim(self) -> list[Job]:
-        free = self.max_in_flight - self.in_flight
+        free = self.config.max_in_flight - self.in_flight
         if free <= 0:
             return []
         try:
-            jobs = await self.store.claim(owner=self.owner, limit=min(free, self.claim_batch))
+            jobs = await self.store.claim(owner=self.owner, limit=min(free, self.config.claim_batch))
         except Exception:
             log.exception("claiming jobs failed")
             return []
@@ -295,8 +278,8 @@ class Engine:
         controls = self._provider_controls.get(provider.id)
         if controls is None:
             breaker = CircuitBreaker(
-                threshold=self.breaker_threshold,
-                cooldown=self.breaker_cooldown,
+                threshold=self.config.breaker_threshold,
+                cooldown=self.config.breaker_cooldown,
                 on_change=functools.partial(self._breaker_changed, provider),
             )
             controls = self._provider_controls[provider.id] = ProviderControls(
@@ -359,7 +342,7 @@ class Engine:
             first = await self._outbox.get()
             started = time.monotonic()
             await self._send_batch([first, *self._take_outbox()])
-            pause = self.publish_gap - (time.monotonic() - started)
+            pause = self.config.publish_gap - (time.monotonic() - started)
             if pause > 0:
                 await asyncio.sleep(pause)
 
@@ -394,7 +377,7 @@ class Engine:
 
     async def _renewer(self) -> None:
         while True:
-            await asyncio.sleep(self.lease_renew_interval)
+            await asyncio.sleep(self.config.lease_renew_interval)
             if self._tasks:
                 try:
                     progress = {job_id: _utf8_bytes(self._texts.get(job_id, ())) for job_id in self._tasks}

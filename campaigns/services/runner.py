@@ -7,10 +7,12 @@ import logging
 import os
 import socket
 import uuid
+from dataclasses import replace
+from typing import Any
 
 from django.conf import settings
 
-from campaigns.engine import Engine
+from campaigns.engine import Engine, EngineConfig
 from campaigns.engine.commands import Command
 from campaigns.engine.limits import RateLimits
 from campaigns.providers import make_http_client
@@ -36,32 +38,42 @@ def engine_owner(kind: str) -> str:
     return f"{kind}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def build_engine(*, kind: str, max_in_flight: int | None = None) -> Engine:
-    """An engine on the database store, publishing to the channel layer, with its own client."""
-    limit = max_in_flight or int(os.environ.get("COPYGEN_MAX_IN_FLIGHT", "500"))
+def engine_config(**overrides: Any) -> EngineConfig:
+    """The engine configuration from the settings, with ``overrides`` (None: the setting's value)."""
+    config = EngineConfig(
+        max_in_flight=int(os.environ.get("COPYGEN_MAX_IN_FLIGHT", "500")),
+        lease_renew_interval=max(1.0, settings.COPYGEN_LEASE_SECONDS / 3),
+        delta_interval=settings.COPYGEN_DELTA_INTERVAL_MS / 1000.0,
+        write_interval=settings.COPYGEN_WRITE_INTERVAL_MS / 1000.0,
+    )
+    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def build_engine(*, kind: str, **overrides: Any) -> Engine:
+    """An engine on the database store, publishing to the channel layer, with its own client;
+    ``overrides``: fields of :class:`EngineConfig` that differ from the settings."""
+    config = engine_config(**overrides)
     return Engine(
         store=DatabaseJobStore(),
         publish=publish_event,
         reply=publish_to_channel,
-        client=make_http_client(max_connections=limit),
+        client=make_http_client(max_connections=config.max_in_flight),
         owner=engine_owner(kind),
-        max_in_flight=limit,
-        lease_renew_interval=max(1.0, settings.COPYGEN_LEASE_SECONDS / 3),
-        delta_interval=settings.COPYGEN_DELTA_INTERVAL_MS / 1000.0,
-        write_interval=settings.COPYGEN_WRITE_INTERVAL_MS / 1000.0,
+        config=config,
         # Shared by every process through Redis when it is configured.
         rate_limits=RateLimits(settings.REDIS_URL, key_prefix=f"{settings.REDIS_PREFIX}:limits"),
     )
 
 
-def start_inline() -> Engine:
-    """Start the engine as a task of the running event loop (once per process)."""
+def start_inline(**overrides: Any) -> Engine:
+    """Start the engine as a task of the running event loop (once per process); ``overrides``
+    as for :func:`build_engine`."""
     global _engine, _loop, _task
     if _engine is None or _task is None or _task.done():
         if _engine is not None and isinstance(_engine.store, DatabaseJobStore):
             _engine.store.close(wait=False)  # an engine whose loop ended (a test's): free its connection
         _loop = asyncio.get_running_loop()
-        _engine = build_engine(kind="inline")
+        _engine = build_engine(kind="inline", **overrides)
         _task = _loop.create_task(_engine.run(), name="copygen-engine")
         log.info("generation engine started inline (%s)", _engine.owner)
     start_webhooks()

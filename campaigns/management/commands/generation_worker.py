@@ -55,8 +55,7 @@ class Command(BaseCommand):
         asyncio.run(self.main(opts, stop_requested))
 
     async def main(self, opts: dict[str, Any], stop_requested: threading.Event) -> None:
-        engine = build_engine(kind="worker", max_in_flight=opts["max_in_flight"])
-        engine.poll_interval = opts["poll_interval"]
+        engine = build_engine(kind="worker", max_in_flight=opts["max_in_flight"], poll_interval=opts["poll_interval"])
         loop = asyncio.get_running_loop()
 
         def shutdown() -> None:
@@ -71,7 +70,7 @@ class Command(BaseCommand):
             return
         listener = asyncio.create_task(self.listen(engine))
         start_webhooks()  # quota webhooks from their outbox, beside the engine
-        self.stdout.write(f"generation worker {engine.owner} running (max {engine.max_in_flight} in flight)")
+        self.stdout.write(f"generation worker {engine.owner} running (max {engine.config.max_in_flight} in flight)")
         self.stdout.flush()
         try:
             await engine.run()
