@@ -317,7 +317,7 @@ async def test_websocket_read_token_cannot_launch() -> None:
     await ws.receive_json_from(timeout=5)
     await ws.send_json_to({"action": "launch"})
     reply = await ws.receive_json_from(timeout=5)
-    assert reply["type"] == "error" and "not allowed" in reply["detail"]
+    assert reply["type"] == "error" and "lacks the 'launch' scope" in reply["detail"]
     await ws.disconnect()
     status = await Campaign.objects.values_list("status", flat=True).aget(id=w["campaign"].id)
     assert status == Campaign.Status.DRAFT
