@@ -20,6 +20,7 @@ from tests.test_engine_e2e import make_campaign
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+HOST = (b"host", b"127.0.0.1:8000")
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
 
 
@@ -43,7 +44,7 @@ def small_campaign(catalog: dict[str, Any], owner: Any) -> Campaign:
 
 
 async def connect(campaign_id: int, headers: list[tuple[bytes, bytes]]) -> tuple[WebsocketCommunicator, bool, Any]:
-    communicator = WebsocketCommunicator(application, f"/ws/campaigns/{campaign_id}/", headers=headers)
+    communicator = WebsocketCommunicator(application, f"/ws/campaigns/{campaign_id}/", headers=[HOST, *headers])
     connected, code = await communicator.connect(timeout=5)
     return communicator, connected, code
 
