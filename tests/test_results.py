@@ -27,7 +27,7 @@ def result(job: Any, status: str, text: str = "Fresh copy.") -> JobResult:
 
 def test_only_generations_written_as_finished_are_announced_from_their_stored_values(catalog: Any, user: Any) -> None:
     campaign = make_campaign(catalog, user)
-    campaign_launch(campaign_id=campaign.id)
+    campaign_launch(campaign_id=campaign.id, actor=campaign.owner, token=None)
     written, handed_back, taken_over = jobs_claim(owner="engine-a", limit=3)
     Generation.objects.filter(id=taken_over.id).update(lease_owner="engine-b")  # its lease expired and was taken
 

@@ -123,7 +123,7 @@ async def test_a_hanging_webhook_does_not_delay_live_events(catalog, user, simul
 
     watcher = asyncio.create_task(watch())
     try:
-        await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+        await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
         await asyncio.wait_for(hook.received.wait(), 30)
         await asyncio.wait_for(watcher, 30)
         assert arrived_while_hanging.count("generation.delta") >= 3, arrived_while_hanging

@@ -5,7 +5,7 @@ class Migration(migrations.Migration):
     """Lease renewals record the UTF-8 bytes received (the usage estimate counts bytes);
     quota webhooks get their own outbox."""
 
-    dependencies = [("campaigns", "0008_provider_api_key_ascii")]
+    dependencies = [("campaigns", "0009_access")]
 
     operations = [
         migrations.RenameField(model_name="generation", old_name="progress_chars", new_name="progress_bytes"),
