@@ -272,6 +272,14 @@ class PromptEnvironment(Environment):
     output_stream_limit = DEFAULT_MAX_PROMPT_CHARS * 4  # UTF-8 bytes; _environment() sets it from the setting
     template_class = _Template
 
+    def error(self, exc: Any, msg: str | None = None, token: Any = None) -> None:
+        # An error inside an expression carries a token of that expression alone (no position):
+        # give it the position of the markup the parser was reading, for "line N, column M".
+        if isinstance(exc, LiquidError) and token is not None and token.start_index >= 0:
+            if exc.token is None or exc.token.start_index < 0:
+                exc.token = token
+        super().error(exc, msg, token)
+
     def setup_tags_and_filters(self, *, extra: bool = False) -> None:
         register_builtins(self)
         self.filters["json"] = JSON()
@@ -300,6 +308,8 @@ def _line_col(source: str, index: int) -> str:
 
 
 def _at(source: str, index: int | None) -> str:
+    if index is not None and index >= len(source):
+        return f" at the end (line {source.count(chr(10)) + 1})"
     where = _line_col(source, index) if index is not None else ""
     return f" at {where}" if where else ""
 
@@ -336,7 +346,10 @@ def _compile(source: str) -> BoundTemplate:
         ) from exc
     except LiquidError as exc:
         message = str(exc.message)
-        raise ValidationError(f"template syntax error{_at(source, _error_index(exc))}: {message}", code="syntax") from exc
+        index = _error_index(exc)
+        # No position left: the parser reached the end of the template (an unclosed block).
+        where = _at(source, len(source) if index is None else index)
+        raise ValidationError(f"template syntax error{where}: {message}", code="syntax") from exc
     except RecursionError as exc:  # defensive: the nesting limit comes first
         raise ValidationError(f"blocks are nested more than {MAX_NESTING} deep", code="nesting") from exc
 

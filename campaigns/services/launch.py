@@ -69,7 +69,7 @@ def messages_render(
         system = render_template(template.system_prompt, product=context, language=language, name=template.name)
         body = render_template(template.body, product=context, language=language, name=template.name)
     except TemplateRenderError as exc:
-        raise InvalidInput("template_ids", exc.messages[0]) from exc
+        raise InvalidInput("template_ids", f"template_ids: {exc.messages[0]}") from exc
     if system:
         messages.append({"role": "system", "content": system})
     messages.append({"role": "user", "content": body})
@@ -82,7 +82,8 @@ def templates_launchable(templates: Sequence[PromptTemplate]) -> None:
         if template.needs_attention:
             raise InvalidInput(
                 "template_ids",
-                f"template '{template.name}' needs attention before it can be used: {template.attention_reason}",
+                f"template_ids: template '{template.name}' needs attention before it can be used: "
+                f"{template.attention_reason}",
             )
 
 
