@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import override_settings
@@ -152,3 +154,60 @@ def test_saving_a_fixed_template_clears_the_attention_mark() -> None:
     template.save()
     template.refresh_from_db()
     assert (template.needs_attention, template.attention_reason) == (False, "")
+
+
+# --- templates the move to Liquid could not convert ------------------------------------------------
+
+REASON = "could not be converted to Liquid, kept as it was: body: the tag {% url %} has no Liquid equivalent in prompts"
+
+
+@pytest.fixture
+def marked(db: object) -> PromptTemplate:
+    template = PromptTemplate.objects.create(name="Old one", body="{{ product.name }}")
+    PromptTemplate.objects.filter(pk=template.pk).update(
+        body="{% url 'x' %}", needs_attention=True, attention_reason=REASON
+    )
+    template.refresh_from_db()
+    return template
+
+
+def test_launch_refuses_a_marked_template_naming_it(
+    marked: PromptTemplate, user: Any, make_token: Any, catalog: Any
+) -> None:
+    from tests.test_api import Api, assert_error
+    from tests.view_support import make_campaign
+
+    campaign = make_campaign(user, {**catalog, "templates": [marked]})
+    api = Api(make_token(user, "read", "write", "launch"))
+    body = assert_error(api.post(f"/campaigns/{campaign.pk}/launch"), 422, "template_ids", "'Old one'", "needs attention")
+    assert "{% url %}" in body["detail"]
+    assert not campaign.generations.exists()
+    listed = api.get("/templates").json()["items"]
+    assert {t["name"]: (t["needs_attention"], t["attention_reason"]) for t in listed}["Old one"] == (True, REASON)
+    assert {t["needs_attention"] for t in listed if t["name"] != "Old one"} == {False}
+
+
+def test_studio_and_admin_show_the_mark(marked: PromptTemplate, client: Any, staff_user: Any) -> None:
+    from django.urls import reverse
+
+    client.force_login(staff_user)
+    listing = client.get(reverse("campaigns:template_list")).content.decode()
+    assert 'data-testid="needs-attention"' in listing
+    editor = client.get(reverse("campaigns:template_edit", args=[marked.pk])).content.decode()
+    assert 'data-testid="template-attention"' in editor and "the tag {% url %}" in editor
+    admin = client.get(reverse("admin:campaigns_prompttemplate_changelist") + "?needs_attention__exact=1")
+    assert admin.status_code == 200 and "Old one" in admin.content.decode()
+    hidden = client.get(reverse("admin:campaigns_prompttemplate_changelist") + "?needs_attention__exact=0")
+    assert "Old one" not in hidden.content.decode()
+
+
+def test_the_editor_saving_a_fixed_text_clears_the_mark(marked: PromptTemplate, client: Any, user: Any) -> None:
+    from django.urls import reverse
+
+    client.force_login(user)
+    url = reverse("campaigns:template_edit", args=[marked.pk])
+    refused = client.post(url, {"name": "Old one", "system_prompt": "", "body": marked.body})
+    assert refused.status_code == 200 and "unexpected tag &#x27;url&#x27;" in refused.content.decode()
+    client.post(url, {"name": "Old one", "system_prompt": "", "body": "{{ product.name }}"})
+    marked.refresh_from_db()
+    assert not marked.needs_attention and marked.attention_reason == ""

@@ -19,10 +19,10 @@ from django.urls import reverse
 
 from campaigns.models import Campaign, Generation, PromptTemplate
 from campaigns.templating import TemplateRenderError, render_template, validate_template_source
+from tests import view_support
 from tests.factories import ProductFactory
 from tests.test_api import Api, assert_error, campaign_body
 from tests.test_consumers import ORIGIN, connect, session_cookie
-from tests import view_support
 from tests.view_support import make_campaign
 
 pytestmark = [pytest.mark.timeout(60)]
