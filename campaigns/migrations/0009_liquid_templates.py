@@ -1,6 +1,6 @@
 """Prompt templates move from Django template syntax to Liquid.
 
-Each template's system prompt and body are converted (see ``campaigns.template_conversion``);
+Each template's system prompt and body are converted (see ``campaigns.templating.from_django``);
 a template that cannot be converted is kept as it was and marked as needing attention, with
 the reason, so that the studio and the admin show it and a launch refuses it until it is fixed.
 Pinned versions are converted the same way (they have no mark: a launch names what fails).
@@ -15,7 +15,7 @@ def _convert(text: str) -> tuple[str, str]:
     """``text`` in Liquid and ``""``, or ``text`` unchanged and the reason it could not be converted."""
     from django.core.exceptions import ValidationError
 
-    from campaigns.template_conversion import Unconvertible, convert_django_template
+    from campaigns.templating.from_django import Unconvertible, convert_django_template
     from campaigns.templating import validate_template_source
 
     try:
