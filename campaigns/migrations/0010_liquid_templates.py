@@ -58,7 +58,7 @@ def to_liquid(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("campaigns", "0008_provider_api_key_ascii"),
+        ("campaigns", "0009_access"),
     ]
 
     operations = [
