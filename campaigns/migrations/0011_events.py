@@ -5,7 +5,7 @@ class Migration(migrations.Migration):
     """Lease renewals record the UTF-8 bytes received (the usage estimate counts bytes);
     quota webhooks get their own outbox."""
 
-    dependencies = [("campaigns", "0009_access")]
+    dependencies = [("campaigns", "0010_liquid_templates")]
 
     operations = [
         migrations.RenameField(model_name="generation", old_name="progress_chars", new_name="progress_bytes"),
