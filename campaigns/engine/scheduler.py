@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import httpx
 
 from campaigns.engine.coalesce import DeltaCoalescer
-from campaigns.engine.costs import cost_usd, estimate_input_tokens, estimate_tokens
+from campaigns.engine.costs import estimate_input_tokens, estimate_tokens
 from campaigns.engine.job import JobContext, ProviderControls, run_job
 from campaigns.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits
 from campaigns.engine.retry import RetryPolicy
@@ -395,10 +395,7 @@ class Engine:
 def _released_result(job: Job, text: str, owner: str) -> JobResult:
     tokens_in = estimate_input_tokens(job.messages)
     tokens_out = min(job.max_tokens, estimate_tokens(text))
-    cost = cost_usd(
-        tokens_in, tokens_out,
-        input_usd_per_mtok=job.model.input_usd_per_mtok, output_usd_per_mtok=job.model.output_usd_per_mtok,
-    )
+    cost = job.model.cost_usd(tokens_in, tokens_out)
     attempt = AttemptRecord(
         number=job.attempts_before + 1, model_id=job.model.id, error=f"interrupted: {owner} stopped and handed the job back",
         tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost, cost_source="estimated", closed=True,
@@ -419,6 +416,8 @@ def _finished_event(r: JobResult) -> dict[str, Any]:
         "latency_ms": r.latency_ms,
         "tokens_in": r.tokens_in,
         "tokens_out": r.tokens_out,
+        "tokens_cached": r.tokens_cached,
+        "tokens_reasoning": r.tokens_reasoning,
         "cost_usd": str(r.cost_usd),
         "cost_source": r.cost_source,
         "attempts": r.attempts,

@@ -13,6 +13,7 @@ from django.utils import timezone
 from campaigns.models import ApiToken, Campaign, Generation, LLMModel, Product, PromptTemplate, TemplateVersion
 from campaigns.services.budgets import QuotaRefusal, quota_check_launch
 from campaigns.services.errors import CampaignStateError, InvalidInput, QuotaExceeded, full_clean_or_invalid
+from campaigns.services.prices import prices_pin
 from campaigns.services.signals import engine_signal
 from campaigns.templating import render_template
 
@@ -181,6 +182,7 @@ def campaign_launch(*, campaign_id: int, token: ApiToken | None = None) -> Campa
                                 )
                             )
         Generation.objects.bulk_create(rows, batch_size=1000)
+        prices_pin(campaign=campaign, models=llm_models)  # every attempt is costed at these prices
         campaign.status = Campaign.Status.RUNNING
         campaign.launched_at = timezone.now()
         campaign.save(update_fields=["status", "launched_at", "launched_by_token"])

@@ -17,6 +17,7 @@ from campaigns.engine.costs import BYTES_PER_TOKEN, ESTIMATED_TOKENS_PER_MESSAGE
 from campaigns.forms import CampaignEstimateForm, CampaignForm, usd, usd_short
 from campaigns.services import estimate, launch
 from campaigns.services.errors import DomainError, InvalidInput
+from campaigns.services.prices import campaign_pinned_prices
 from campaigns.services.studio.grid import campaign_grid, campaign_summary, model_labels
 from campaigns.services.studio.providers import campaign_providers
 from campaigns.views._common import error_json, visible_campaign
@@ -107,6 +108,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "campaign": campaign,
         "grid": grid,
         "summary": campaign_summary(campaign=campaign, grid=grid),
+        "pinned_prices": campaign_pinned_prices(campaign),
         "providers": providers,
         "providers_json": [
             {
