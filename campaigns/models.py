@@ -224,6 +224,7 @@ class LLMModel(models.Model):
 
 EXTRA_BODY_MAX_BYTES = 4096
 EXTRA_BODY_MAX_DEPTH = 5
+EXTRA_BODY_MAX_KEYS = 32
 EXTRA_BODY_RESERVED = ("model", "messages", "stream")
 
 
@@ -236,9 +237,11 @@ def _depth(value: object) -> int:
 
 
 def validate_extra_body(value: object) -> None:
-    """A JSON object of at most 4 KB and 5 levels that never sets model, messages or stream."""
+    """A JSON object of at most 32 keys, 4 KB and 5 levels that never sets model, messages or stream."""
     if not isinstance(value, dict):
         raise ValidationError("extra_body must be a JSON object")
+    if len(value) > EXTRA_BODY_MAX_KEYS:
+        raise ValidationError(f"extra_body may hold at most {EXTRA_BODY_MAX_KEYS} keys")
     reserved = [k for k in EXTRA_BODY_RESERVED if k in value]
     if reserved:
         raise ValidationError(f"extra_body may not set {', '.join(reserved)}")

@@ -184,3 +184,41 @@ def test_cost_bills_cached_tokens_and_cache_writes_at_their_prices() -> None:
     ) == Decimal("0.6") + Decimal("0.3") + Decimal("0.25") + Decimal(8)
     # Rounded up to the money quantum, as before.
     assert cost_usd(1, 0, tokens_cached=1, cached_input_usd_per_mtok=Decimal("0.000001"), **base) == MONEY_QUANTUM
+
+
+def test_cache_and_reasoning_figures_reach_the_page_exports_usage_and_admin(
+    simulator: Simulator, user: Any, staff_user: Any, make_token: Callable[..., str]
+) -> None:
+    from django.test import Client
+
+    from campaigns.services.usage import usage_report
+
+    matrix = _matrix(simulator, "sim-page@len=4")
+    campaign = _launch(matrix, user)
+    gen = Generation.objects.filter(campaign=campaign).order_by("id").first()
+    assert gen is not None
+    Attempt.objects.create(generation=gen, number=1, model=gen.model, tokens_in=1000, tokens_out=50,
+                           tokens_cached=768, tokens_reasoning=20, cost_usd=Decimal("0.001"), cost_source="reported")
+    Generation.objects.filter(id=gen.id).update(
+        status=Generation.Status.SUCCEEDED, tokens_in=1000, tokens_out=50, tokens_cached=768, tokens_reasoning=20,
+        cost_usd=Decimal("0.001"), cost_source="reported", text="Copy.",
+    )
+    api = Api(make_token(user, "read"))
+    rows = api.get(f"/campaigns/{campaign.id}/export", format="json").json()["rows"]
+    assert {(r["tokens_cached"], r["tokens_reasoning"]) for r in rows} >= {(768, 20)}
+    [report] = [r for r in usage_report(group_by="campaign") if r["key"] == campaign.id]
+    assert (report["tokens_cached"], report["tokens_reasoning"]) == (768, 20)
+    assert api.get("/usage", group_by="campaign").json()["items"][0]["tokens_cached"] == 768
+
+    client = Client()
+    client.force_login(user)
+    page = client.get(f"/campaigns/{campaign.id}/").content.decode()
+    assert 'data-testid="pinned-prices"' in page and "0.25" in page  # the pinned cached-input price
+    assert "77% cached" in page  # 768 of 1000 prompt tokens
+    saved = (Decimal(768) * Decimal("2.25") / MILLION).quantize(MONEY_QUANTUM)
+    assert f"{saved:.6f}" in page
+
+    admin = Client()
+    admin.force_login(staff_user)
+    change = admin.get(f"/admin/campaigns/campaign/{campaign.id}/change/").content.decode()
+    assert "768 of 1000 prompt tokens cached" in change and "prices pinned at launch" in change.lower()

@@ -218,6 +218,9 @@ class EstimateIn(In):
     languages: Languages = Field(default_factory=list)
     max_tokens: MaxTokens = 256
     temperature: Temperature = Field(0.7, description="accepted for symmetry; it does not change the estimate")
+    compare_models: bool = Field(
+        False, description="also price the same campaign on every active model alone, cheapest first (comparison)"
+    )
 
 
 class ModelEstimateOut(Schema):
@@ -232,6 +235,7 @@ class ModelEstimateOut(Schema):
     output_tokens_expected: int
     worst_case_usd: Money
     expected_usd: Money
+    price_source: str = Field("", description="where the model's prices came from: 'catalog <version>' or 'manual'")
 
 
 class EstimateOut(Schema):
@@ -276,3 +280,7 @@ class EstimateOut(Schema):
     budget_usd: Money | None = Field(None, description="the campaign's budget (campaign estimates only)")
     budget_covers_worst_case: bool | None = None
     models: list[ModelEstimateOut]
+    comparison: list[ModelEstimateOut] | None = Field(
+        None,
+        description="with compare_models: the same campaign on each active model alone, cheapest expected cost first",
+    )

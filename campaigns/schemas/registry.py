@@ -9,7 +9,14 @@ from django.core.exceptions import ValidationError
 from ninja import Schema
 from pydantic import ConfigDict, Field, field_validator
 
-from campaigns.models import EXTRA_BODY_MAX_BYTES, EXTRA_BODY_RESERVED, LLMModel, Provider, validate_extra_body
+from campaigns.models import (
+    EXTRA_BODY_MAX_BYTES,
+    EXTRA_BODY_MAX_KEYS,
+    EXTRA_BODY_RESERVED,
+    LLMModel,
+    Provider,
+    validate_extra_body,
+)
 from campaigns.providers.openai_compatible import API_KEY_CHARS
 from campaigns.schemas.common import In, Money, Name, ObjectId, PageParams, PatchSchema, Price, Search
 
@@ -54,11 +61,7 @@ assert set(ProviderKind.__args__) == set(Provider.Kind.values)  # type: ignore[a
 KIND_HELP = "the service behind the endpoint: how its usage is read and where its prices are looked up"
 TokenLimitParam = Literal["max_tokens", "max_completion_tokens"]
 assert set(TokenLimitParam.__args__) == set(LLMModel.TokenLimitParam.values)  # type: ignore[attr-defined]
-EXTRA_BODY_MAX_KEYS = 32
-EXTRA_BODY_SCHEMA = {
-    "maxProperties": EXTRA_BODY_MAX_KEYS,
-    "propertyNames": {"not": {"enum": list(EXTRA_BODY_RESERVED)}},
-}
+EXTRA_BODY_SCHEMA = {"propertyNames": {"not": {"enum": list(EXTRA_BODY_RESERVED)}}}
 EXTRA_BODY_HELP = (
     'JSON fields merged into every request body, e.g. {"reasoning_effort": "low"}; never model, messages or '
     f"stream; at most {EXTRA_BODY_MAX_KEYS} keys, 5 levels and {EXTRA_BODY_MAX_BYTES} bytes"
@@ -182,7 +185,9 @@ class LLMModelIn(In, _ModelOptions):
         None, description="send the campaign's temperature; omitted: the catalog's default, else true"
     )
     include_usage: bool | None = Field(None, description="ask for stream_options.include_usage; omitted: true")
-    extra_body: dict[str, Any] | None = Field(None, description=EXTRA_BODY_HELP, json_schema_extra=EXTRA_BODY_SCHEMA)
+    extra_body: dict[str, Any] | None = Field(
+        None, max_length=EXTRA_BODY_MAX_KEYS, description=EXTRA_BODY_HELP, json_schema_extra=EXTRA_BODY_SCHEMA
+    )
 
 
 class LLMModelPatch(PatchSchema, _ModelOptions):
@@ -201,7 +206,9 @@ class LLMModelPatch(PatchSchema, _ModelOptions):
     token_limit_param: TokenLimitParam | None = None
     send_temperature: bool | None = None
     include_usage: bool | None = None
-    extra_body: dict[str, Any] | None = Field(None, description=EXTRA_BODY_HELP, json_schema_extra=EXTRA_BODY_SCHEMA)
+    extra_body: dict[str, Any] | None = Field(
+        None, max_length=EXTRA_BODY_MAX_KEYS, description=EXTRA_BODY_HELP, json_schema_extra=EXTRA_BODY_SCHEMA
+    )
 
 
 class LLMModelOut(Schema):

@@ -68,6 +68,16 @@ def _estimate_json(result: dict[str, Any], budget: Decimal | None) -> dict[str, 
             }
             for row in result["models"]
         ],
+        "comparison": [
+            {
+                "model": row["model"],
+                "model_id": row["model_id"],
+                "expected_usd": usd(row["expected_usd"]),
+                "worst_case_usd": usd(row["worst_case_usd"]),
+                "price_source": row["price_source"],
+            }
+            for row in result.get("comparison") or []
+        ],
         "assumption": ESTIMATE_ASSUMPTION.format(ratio=ratio),
         "budget_usd": None,
     }
@@ -92,7 +102,7 @@ def campaign_estimate(request: HttpRequest) -> JsonResponse:
         errors = {name: errors[0] for name, errors in form.errors.items()}
         return JsonResponse({"ready": False, "errors": errors}, status=400)
     try:
-        result = estimate.matrix_estimate(**form.service_kwargs())
+        result = estimate.matrix_estimate(**form.service_kwargs(), compare_models=True)
     except DomainError as exc:
         return error_json(exc)
     return JsonResponse(_estimate_json(result, form.cleaned_data.get("budget_usd")))
