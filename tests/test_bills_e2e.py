@@ -36,9 +36,7 @@ def _matrix(simulator: Simulator, *model_names: str, **model_fields: Any) -> dic
     # One request at a time, so each prompt finds the earlier ones in the cache.
     provider = ProviderFactory(name="Simulator", base_url=simulator.base_url, max_concurrency=1)  # type: ignore[attr-defined]
     return {
-        "models": [
-            LLMModelFactory(provider=provider, name=name, **{**PRICES, **model_fields}) for name in model_names
-        ],
+        "models": [LLMModelFactory(provider=provider, name=name, **{**PRICES, **model_fields}) for name in model_names],
         "products": [ProductFactory() for _ in range(3)],
         "templates": [PromptTemplateFactory(system_prompt=SYSTEM) for _ in range(2)],
     }
@@ -46,9 +44,14 @@ def _matrix(simulator: Simulator, *model_names: str, **model_fields: Any) -> dic
 
 def _launch(matrix: dict[str, Any], owner: Any, **options: Any) -> Campaign:
     campaign = campaign_create(
-        owner=owner, name="Bills", product_ids=[p.id for p in matrix["products"]],
-        template_ids=[t.id for t in matrix["templates"]], model_ids=[m.id for m in matrix["models"]],
-        max_tokens=48, budget_usd=Decimal("10"), **options,
+        owner=owner,
+        name="Bills",
+        product_ids=[p.id for p in matrix["products"]],
+        template_ids=[t.id for t in matrix["templates"]],
+        model_ids=[m.id for m in matrix["models"]],
+        max_tokens=48,
+        budget_usd=Decimal("10"),
+        **options,
     )
     return campaign_launch(campaign_id=campaign.id)
 
@@ -85,7 +88,10 @@ async def test_each_usage_shape_is_billed_exactly_and_totals_are_the_sums(
         reported = parse_usage(sent)
         assert reported is not None
         assert (g.tokens_in, g.tokens_out, g.tokens_cached, g.tokens_cache_write) == (
-            reported.prompt_tokens, reported.completion_tokens, reported.cached_tokens, reported.cache_write_tokens
+            reported.prompt_tokens,
+            reported.completion_tokens,
+            reported.cached_tokens,
+            reported.cache_write_tokens,
         )
     cached = sum(g.tokens_cached for g in generations)
     assert cached > 0  # the later cells found the system prompt in the cache
@@ -95,7 +101,7 @@ async def test_each_usage_shape_is_billed_exactly_and_totals_are_the_sums(
     assert body["tokens_cached"] == cached
     assert body["tokens_in"] == sum(g.tokens_in for g in generations)
     assert body["cache_hit_ratio"] == round(cached / body["tokens_in"], 4)
-    savings = (Decimal(cached) * (PRICES["input_usd_per_mtok"] - PRICES["cached_input_usd_per_mtok"]) / MILLION)
+    savings = Decimal(cached) * (PRICES["input_usd_per_mtok"] - PRICES["cached_input_usd_per_mtok"]) / MILLION
     assert Decimal(body["cache_savings_usd"]) == savings.quantize(MONEY_QUANTUM)
     assert Decimal(body["spend_usd"]) == campaign.spent_usd
     [price] = body["pinned_prices"]
@@ -135,8 +141,11 @@ async def test_a_reasoning_model_campaign_succeeds_with_max_completion_tokens(
     simulator: Simulator, user: Any, inline_engine: Any
 ) -> None:
     matrix = await sync_to_async(_matrix)(
-        simulator, "sim-o@ttft=1,gap=0,len=8,jitter=0,reasoner=1,reasoning=16",
-        token_limit_param="max_completion_tokens", send_temperature=False, extra_body={"reasoning_effort": "low"},
+        simulator,
+        "sim-o@ttft=1,gap=0,len=8,jitter=0,reasoner=1,reasoning=16",
+        token_limit_param="max_completion_tokens",
+        send_temperature=False,
+        extra_body={"reasoning_effort": "low"},
     )
     campaign = await sync_to_async(_launch)(matrix, user)
     campaign = await wait_finished(campaign.id)
@@ -169,7 +178,8 @@ def test_pinned_prices_cover_a_models_fallback(simulator: Simulator, user: Any) 
     matrix["models"][0].save()
     campaign = _launch(matrix, user)
     assert set(CampaignPrice.objects.filter(campaign=campaign).values_list("model_id", flat=True)) == {
-        matrix["models"][0].id, backup.id
+        matrix["models"][0].id,
+        backup.id,
     }
 
 
@@ -179,8 +189,13 @@ def test_cost_bills_cached_tokens_and_cache_writes_at_their_prices() -> None:
     # No cached price: cached tokens at the input price.
     assert cost_usd(1_000_000, 0, tokens_cached=600_000, **base) == Decimal(2)
     assert cost_usd(
-        1_000_000, 1_000_000, tokens_cached=600_000, tokens_cache_write=100_000,
-        cached_input_usd_per_mtok=Decimal("0.5"), cache_write_usd_per_mtok=Decimal("2.5"), **base,
+        1_000_000,
+        1_000_000,
+        tokens_cached=600_000,
+        tokens_cache_write=100_000,
+        cached_input_usd_per_mtok=Decimal("0.5"),
+        cache_write_usd_per_mtok=Decimal("2.5"),
+        **base,
     ) == Decimal("0.6") + Decimal("0.3") + Decimal("0.25") + Decimal(8)
     # Rounded up to the money quantum, as before.
     assert cost_usd(1, 0, tokens_cached=1, cached_input_usd_per_mtok=Decimal("0.000001"), **base) == MONEY_QUANTUM
@@ -197,11 +212,26 @@ def test_cache_and_reasoning_figures_reach_the_page_exports_usage_and_admin(
     campaign = _launch(matrix, user)
     gen = Generation.objects.filter(campaign=campaign).order_by("id").first()
     assert gen is not None
-    Attempt.objects.create(generation=gen, number=1, model=gen.model, tokens_in=1000, tokens_out=50,
-                           tokens_cached=768, tokens_reasoning=20, cost_usd=Decimal("0.001"), cost_source="reported")
+    Attempt.objects.create(
+        generation=gen,
+        number=1,
+        model=gen.model,
+        tokens_in=1000,
+        tokens_out=50,
+        tokens_cached=768,
+        tokens_reasoning=20,
+        cost_usd=Decimal("0.001"),
+        cost_source="reported",
+    )
     Generation.objects.filter(id=gen.id).update(
-        status=Generation.Status.SUCCEEDED, tokens_in=1000, tokens_out=50, tokens_cached=768, tokens_reasoning=20,
-        cost_usd=Decimal("0.001"), cost_source="reported", text="Copy.",
+        status=Generation.Status.SUCCEEDED,
+        tokens_in=1000,
+        tokens_out=50,
+        tokens_cached=768,
+        tokens_reasoning=20,
+        cost_usd=Decimal("0.001"),
+        cost_source="reported",
+        text="Copy.",
     )
     api = Api(make_token(user, "read"))
     rows = api.get(f"/campaigns/{campaign.id}/export", format="json").json()["rows"]

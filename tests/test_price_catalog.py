@@ -94,7 +94,9 @@ def test_sync_prices_is_a_dry_run_unless_applied() -> None:
     known.refresh_from_db()
     unknown.refresh_from_db()
     assert (known.input_usd_per_mtok, known.cached_input_usd_per_mtok, known.output_usd_per_mtok) == (
-        Decimal("0.15"), Decimal("0.075"), Decimal("0.6")
+        Decimal("0.15"),
+        Decimal("0.075"),
+        Decimal("0.6"),
     )
     assert known.price_source == "catalog 0.2.3" and known.price_updated_at is not None
     assert unknown.input_usd_per_mtok == Decimal("1") and unknown.price_source == "manual"
@@ -105,7 +107,9 @@ def test_sync_prices_is_a_dry_run_unless_applied() -> None:
 
 
 def test_providers_have_a_kind(admin_api: Api) -> None:
-    created = admin_api.post("/providers", {"name": "OpenAI", "base_url": "https://api.openai.com/v1", "kind": "openai"})
+    created = admin_api.post(
+        "/providers", {"name": "OpenAI", "base_url": "https://api.openai.com/v1", "kind": "openai"}
+    )
     assert created.status_code == 201, created.content
     assert created.json()["kind"] == "openai"
     other = admin_api.post("/providers", {"name": "Box", "base_url": "http://127.0.0.1:9/v1"})
@@ -121,13 +125,17 @@ def test_a_model_the_catalog_knows_gets_its_prices_and_defaults(admin_api: Api) 
     assert mini.status_code == 201, mini.content
     body = mini.json()
     assert (body["input_usd_per_mtok"], body["cached_input_usd_per_mtok"], body["output_usd_per_mtok"]) == (
-        "0.15", "0.075", "0.6"
+        "0.15",
+        "0.075",
+        "0.6",
     )
     assert body["cache_write_usd_per_mtok"] is None
     assert body["price_source"] == "catalog 0.2.3" and body["price_updated_at"]
     assert (body["token_limit_param"], body["send_temperature"], body["include_usage"]) == ("max_tokens", True, True)
 
-    o4 = admin_api.post("/models", {"provider_id": provider.id, "name": "o4-mini", "extra_body": {"reasoning_effort": "low"}})
+    o4 = admin_api.post(
+        "/models", {"provider_id": provider.id, "name": "o4-mini", "extra_body": {"reasoning_effort": "low"}}
+    )
     assert o4.status_code == 201, o4.content
     assert o4.json()["token_limit_param"] == "max_completion_tokens" and o4.json()["send_temperature"] is False
     assert o4.json()["extra_body"] == {"reasoning_effort": "low"}
@@ -141,16 +149,29 @@ def test_a_model_the_catalog_knows_gets_its_prices_and_defaults(admin_api: Api) 
 
 def test_an_unknown_model_without_prices_is_refused_naming_the_field(admin_api: Api) -> None:
     openai = ProviderFactory(kind="openai")
-    assert_error(admin_api.post("/models", {"provider_id": openai.id, "name": "house-model"}), 422,
-                 "input_usd_per_mtok", "catalog")
+    assert_error(
+        admin_api.post("/models", {"provider_id": openai.id, "name": "house-model"}),
+        422,
+        "input_usd_per_mtok",
+        "catalog",
+    )
     assert_error(
         admin_api.post("/models", {"provider_id": openai.id, "name": "house-model", "input_usd_per_mtok": "1"}),
-        422, "output_usd_per_mtok",
+        422,
+        "output_usd_per_mtok",
     )
     local = ProviderFactory(kind="vllm")
     assert_error(admin_api.post("/models", {"provider_id": local.id, "name": "gpt-4o-mini"}), 422, "input_usd_per_mtok")
-    manual = admin_api.post("/models", {"provider_id": local.id, "name": "qwen", "input_usd_per_mtok": "0.1",
-                                        "output_usd_per_mtok": "0.2", "cached_input_usd_per_mtok": "0.01"})
+    manual = admin_api.post(
+        "/models",
+        {
+            "provider_id": local.id,
+            "name": "qwen",
+            "input_usd_per_mtok": "0.1",
+            "output_usd_per_mtok": "0.2",
+            "cached_input_usd_per_mtok": "0.01",
+        },
+    )
     assert manual.status_code == 201 and manual.json()["price_source"] == "manual"
     assert not LLMModel.objects.filter(name="house-model").exists()
 
@@ -173,8 +194,13 @@ def test_extra_body_is_a_bounded_object_that_cannot_override_the_request(
 ) -> None:
     model = LLMModelFactory()
     assert_error(admin_api.patch(f"/models/{model.id}", {"extra_body": extra_body}), 422, "extra_body", words)
-    body = {"provider_id": model.provider_id, "name": "m2", "input_usd_per_mtok": "1", "output_usd_per_mtok": "1",
-            "extra_body": extra_body}
+    body = {
+        "provider_id": model.provider_id,
+        "name": "m2",
+        "input_usd_per_mtok": "1",
+        "output_usd_per_mtok": "1",
+        "extra_body": extra_body,
+    }
     assert_error(admin_api.post("/models", body), 422, "extra_body", words)
 
 
@@ -182,7 +208,9 @@ def test_changing_a_price_makes_it_manual_and_sync_price_restores_the_catalogs(
     admin_api: Api, api_user_token: str
 ) -> None:
     model = LLMModelFactory(provider=ProviderFactory(kind="openai"), name="gpt-4o-mini")
-    patched = admin_api.patch(f"/models/{model.id}", {"input_usd_per_mtok": "0.2", "token_limit_param": "max_completion_tokens"})
+    patched = admin_api.patch(
+        f"/models/{model.id}", {"input_usd_per_mtok": "0.2", "token_limit_param": "max_completion_tokens"}
+    )
     assert patched.json()["price_source"] == "manual" and patched.json()["token_limit_param"] == "max_completion_tokens"
     assert_error(Api(api_user_token).post(f"/models/{model.id}/sync-price"), 403, None, "admin")
     synced = admin_api.post(f"/models/{model.id}/sync-price")
@@ -202,9 +230,18 @@ def test_the_admin_fills_prices_from_the_catalog_and_syncs_them(staff_user: Any)
     client = Client()
     client.force_login(staff_user)
     provider = ProviderFactory(kind="openai")
-    form = {"provider": provider.id, "name": "gpt-4o-mini", "label": "", "input_usd_per_mtok": "",
-            "output_usd_per_mtok": "", "is_active": "on", "token_limit_param": "max_tokens",
-            "send_temperature": "on", "include_usage": "on", "extra_body": "{}"}
+    form = {
+        "provider": provider.id,
+        "name": "gpt-4o-mini",
+        "label": "",
+        "input_usd_per_mtok": "",
+        "output_usd_per_mtok": "",
+        "is_active": "on",
+        "token_limit_param": "max_tokens",
+        "send_temperature": "on",
+        "include_usage": "on",
+        "extra_body": "{}",
+    }
     response = client.post("/admin/campaigns/llmmodel/add/", form)
     assert response.status_code == 302, response.content.decode()[:2000]
     model = LLMModel.objects.get(name="gpt-4o-mini")
@@ -224,8 +261,13 @@ def test_the_admin_fills_prices_from_the_catalog_and_syncs_them(staff_user: Any)
 def test_the_estimate_compares_the_campaign_on_every_active_model_cheapest_first(
     catalog: dict[str, Any], api_user_token: str
 ) -> None:
-    LLMModelFactory(provider=ProviderFactory(kind="openai"), name="gpt-4o-mini", input_usd_per_mtok=Decimal("0.15"),
-                    output_usd_per_mtok=Decimal("0.6"), price_source="catalog 0.2.3")
+    LLMModelFactory(
+        provider=ProviderFactory(kind="openai"),
+        name="gpt-4o-mini",
+        input_usd_per_mtok=Decimal("0.15"),
+        output_usd_per_mtok=Decimal("0.6"),
+        price_source="catalog 0.2.3",
+    )
     LLMModelFactory(name="pricey", input_usd_per_mtok=Decimal("30"), output_usd_per_mtok=Decimal("60"))
     LLMModelFactory(name="retired", is_active=False)
     body = {k: v for k, v in campaign_body(catalog).items() if k not in {"name", "budget_usd"}}

@@ -75,30 +75,40 @@ def test_missing_null_or_malformed_details_mean_none_reported(details: dict[str,
 
 
 def test_details_never_exceed_their_totals() -> None:
-    usage = parse_usage({
-        "prompt_tokens": 50, "completion_tokens": 7,
-        "prompt_tokens_details": {"cached_tokens": 80, "cache_write_tokens": 80},
-        "completion_tokens_details": {"reasoning_tokens": 9},
-    })
+    usage = parse_usage(
+        {
+            "prompt_tokens": 50,
+            "completion_tokens": 7,
+            "prompt_tokens_details": {"cached_tokens": 80, "cache_write_tokens": 80},
+            "completion_tokens_details": {"reasoning_tokens": 9},
+        }
+    )
     assert usage == Usage(50, 7, cached_tokens=50, cache_write_tokens=0, reasoning_tokens=7)
 
 
-@pytest.mark.parametrize("usage", [None, [], "x", {}, {"prompt_tokens": 5}, {"prompt_tokens": "5", "completion_tokens": 1}])
+@pytest.mark.parametrize(
+    "usage", [None, [], "x", {}, {"prompt_tokens": 5}, {"prompt_tokens": "5", "completion_tokens": 1}]
+)
 def test_no_usable_counts_is_no_usage(usage: Any) -> None:
     assert parse_usage(usage) is None
 
 
 def _request(simulator: Simulator, model: str, **options: Any) -> ChatRequest:
     return ChatRequest(
-        provider="sim", base_url=simulator.base_url, api_key="", model=model,  # type: ignore[attr-defined]
+        provider="sim",
+        base_url=simulator.base_url,
+        api_key="",
+        model=model,  # type: ignore[attr-defined]
         messages=[{"role": "system", "content": "S" * 700}, {"role": "user", "content": "Write a tagline."}],
-        max_tokens=32, temperature=0.7, read_timeout=10, deadline=20, **options,
+        max_tokens=32,
+        temperature=0.7,
+        read_timeout=10,
+        deadline=20,
+        **options,
     )
 
 
-@pytest.mark.parametrize(
-    ("shape", "writes"), [("openai", False), ("deepseek", False), ("openrouter", True)]
-)
+@pytest.mark.parametrize(("shape", "writes"), [("openai", False), ("deepseek", False), ("openrouter", True)])
 async def test_the_final_stream_chunk_carries_cached_tokens_in_each_shape(
     simulator: Simulator, shape: str, writes: bool
 ) -> None:
@@ -115,8 +125,11 @@ async def test_the_final_stream_chunk_carries_cached_tokens_in_each_shape(
 
 
 async def test_a_non_streamed_response_carries_the_same_usage(simulator: Simulator) -> None:
-    body = {"model": "sim-ns@ttft=1,gap=0,len=4,jitter=0,usage=deepseek,reasoning=3",
-            "messages": [{"role": "user", "content": "x" * 600}], "max_tokens": 20}
+    body = {
+        "model": "sim-ns@ttft=1,gap=0,len=4,jitter=0,usage=deepseek,reasoning=3",
+        "messages": [{"role": "user", "content": "x" * 600}],
+        "max_tokens": 20,
+    }
     async with httpx.AsyncClient(base_url=simulator.base_url) as client:  # type: ignore[attr-defined]
         await client.post("/chat/completions", json=body)
         answer = (await client.post("/chat/completions", json=body)).json()
@@ -131,10 +144,16 @@ def test_the_request_body_follows_the_models_options(simulator: Simulator) -> No
     plain = request_body(_request(simulator, "m"))
     assert plain["max_tokens"] == 32 and plain["temperature"] == 0.7
     assert plain["stream"] is True and plain["stream_options"] == {"include_usage": True}
-    reasoning = request_body(_request(
-        simulator, "m", token_limit_param="max_completion_tokens", send_temperature=False, include_usage=False,
-        extra_body={"reasoning_effort": "low", "model": "evil", "messages": [], "stream": False, "max_tokens": 9},
-    ))
+    reasoning = request_body(
+        _request(
+            simulator,
+            "m",
+            token_limit_param="max_completion_tokens",
+            send_temperature=False,
+            include_usage=False,
+            extra_body={"reasoning_effort": "low", "model": "evil", "messages": [], "stream": False, "max_tokens": 9},
+        )
+    )
     assert reasoning["max_completion_tokens"] == 32 and "max_tokens" not in reasoning
     assert "temperature" not in reasoning and "stream_options" not in reasoning
     assert reasoning["reasoning_effort"] == "low"

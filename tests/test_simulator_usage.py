@@ -45,7 +45,10 @@ def test_the_worst_case_uses_the_cache_write_price_when_it_is_higher() -> None:
     messages = [{"role": "user", "content": "x" * 84}]  # 100 tokens at worst
     plain = worst_case_usd(messages, 0, input_usd_per_mtok=Decimal(1_000_000), output_usd_per_mtok=Decimal(0))
     dearer = worst_case_usd(
-        messages, 0, input_usd_per_mtok=Decimal(1_000_000), output_usd_per_mtok=Decimal(0),
+        messages,
+        0,
+        input_usd_per_mtok=Decimal(1_000_000),
+        output_usd_per_mtok=Decimal(0),
         cache_write_usd_per_mtok=Decimal(1_250_000),
     )
     assert (plain, dearer) == (Decimal(100), Decimal(125))

@@ -41,7 +41,9 @@ class Command(BaseCommand):
         if len(rows) > 1:
             widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
             for row in rows:
-                self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+                self.stdout.write(
+                    "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+                )
         changed = sum(1 for c in changes if c.changed)
         verb = "repriced" if opts["apply"] else "would be repriced"
         self.stdout.write(
