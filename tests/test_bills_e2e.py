@@ -53,7 +53,7 @@ def _launch(matrix: dict[str, Any], owner: Any, **options: Any) -> Campaign:
         budget_usd=Decimal("10"),
         **options,
     )
-    return campaign_launch(campaign_id=campaign.id)
+    return campaign_launch(campaign_id=campaign.id, actor=owner, token=None)
 
 
 def _billed(usage: dict[str, Any], prices: CampaignPrice | dict[str, Decimal]) -> Decimal:
