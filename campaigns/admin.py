@@ -54,6 +54,10 @@ class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.initial["api_key"] = ""
+        self.fields["kind"].required = False  # billing: a form without it keeps the provider's kind
+
+    def clean_kind(self) -> str:
+        return str(self.cleaned_data.get("kind") or self.instance.kind or Provider.Kind.OTHER)
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean()
