@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -162,6 +163,21 @@ class Provider(models.Model):
         help_text="circuit breaker, as last reported by an engine",
     )
     breaker_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # --- Billing: how usage is read and prices are looked up ---
+    class Kind(models.TextChoices):
+        OPENAI = "openai", "OpenAI"
+        DEEPSEEK = "deepseek", "DeepSeek"
+        OPENROUTER = "openrouter", "OpenRouter"
+        VLLM = "vllm", "vLLM"
+        OLLAMA = "ollama", "Ollama"
+        LLAMACPP = "llamacpp", "llama.cpp server"
+        OTHER = "other", "Other"
+
+    kind = models.CharField(
+        max_length=20, choices=Kind.choices, default=Kind.OTHER,
+        help_text="the service behind the endpoint: how its usage is read and where its prices are looked up",
+    )
+    # --- end billing ---
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -188,6 +204,40 @@ class LLMModel(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="used when retries are exhausted on a retryable error",
     )
+    # --- Billing: cache prices and where the prices came from ---
+    cached_input_usd_per_mtok = models.DecimalField(
+        **PRICE, null=True, blank=True, validators=[MinValueValidator(Decimal(0))],
+        help_text="USD per million prompt tokens served from the provider's cache; empty: the input price",
+    )
+    cache_write_usd_per_mtok = models.DecimalField(
+        **PRICE, null=True, blank=True, validators=[MinValueValidator(Decimal(0))],
+        help_text="USD per million prompt tokens written to the provider's cache; empty: the input price",
+    )
+    price_source = models.CharField(
+        max_length=60, default="manual", editable=False, help_text="'catalog <version>' or 'manual'"
+    )
+    price_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # --- Request options: what the model's server accepts ---
+    class TokenLimitParam(models.TextChoices):
+        MAX_TOKENS = "max_tokens"
+        MAX_COMPLETION_TOKENS = "max_completion_tokens"
+
+    token_limit_param = models.CharField(
+        max_length=30, choices=TokenLimitParam.choices, default=TokenLimitParam.MAX_TOKENS,
+        help_text="the request field that caps the answer (reasoning models want max_completion_tokens)",
+    )
+    send_temperature = models.BooleanField(
+        default=True, help_text="send the campaign's temperature (reasoning models refuse any but the default)"
+    )
+    include_usage = models.BooleanField(
+        default=True, help_text="ask for usage in the stream (stream_options.include_usage); some servers refuse it"
+    )
+    extra_body = models.JSONField(
+        default=dict, blank=True,
+        help_text='extra JSON fields merged into each request, e.g. {"reasoning_effort": "low"}; '
+        "never model, messages or stream",
+    )
+    # --- end billing and request options ---
 
     class Meta:
         ordering = ["provider__name", "name"]
@@ -196,6 +246,41 @@ class LLMModel(models.Model):
 
     def __str__(self) -> str:
         return self.label or self.name
+
+    def clean(self) -> None:
+        try:
+            validate_extra_body(self.extra_body)
+        except ValidationError as exc:
+            raise ValidationError({"extra_body": exc.messages[0]}) from exc
+
+
+EXTRA_BODY_MAX_BYTES = 4096
+EXTRA_BODY_MAX_DEPTH = 5
+EXTRA_BODY_MAX_KEYS = 32
+EXTRA_BODY_RESERVED = ("model", "messages", "stream")
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def validate_extra_body(value: object) -> None:
+    """A JSON object of at most 32 keys, 4 KB and 5 levels that never sets model, messages or stream."""
+    if not isinstance(value, dict):
+        raise ValidationError("extra_body must be a JSON object")
+    if len(value) > EXTRA_BODY_MAX_KEYS:
+        raise ValidationError(f"extra_body may hold at most {EXTRA_BODY_MAX_KEYS} keys")
+    reserved = [k for k in EXTRA_BODY_RESERVED if k in value]
+    if reserved:
+        raise ValidationError(f"extra_body may not set {', '.join(reserved)}")
+    if _depth(value) > EXTRA_BODY_MAX_DEPTH:
+        raise ValidationError(f"extra_body may nest at most {EXTRA_BODY_MAX_DEPTH} levels")
+    if len(json.dumps(value, ensure_ascii=False).encode("utf-8")) > EXTRA_BODY_MAX_BYTES:
+        raise ValidationError(f"extra_body may hold at most {EXTRA_BODY_MAX_BYTES} bytes of JSON")
 
 
 class Campaign(models.Model):
@@ -253,6 +338,27 @@ class Campaign(models.Model):
         return self.status == self.Status.RUNNING
 
 
+class CampaignPrice(models.Model):
+    """A model's prices as a campaign pinned them at launch: every attempt of the campaign
+    is costed with these, whatever the model's prices become later."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="pinned_prices")
+    model = models.ForeignKey(LLMModel, on_delete=models.PROTECT, related_name="+")
+    input_usd_per_mtok = models.DecimalField(**PRICE)
+    cached_input_usd_per_mtok = models.DecimalField(**PRICE, null=True, blank=True)
+    cache_write_usd_per_mtok = models.DecimalField(**PRICE, null=True, blank=True)
+    output_usd_per_mtok = models.DecimalField(**PRICE)
+    price_source = models.CharField(max_length=60, blank=True)
+    pinned_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["campaign_id", "model_id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "model"], name="uniq_campaign_price")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.model_id} ${self.input_usd_per_mtok}/${self.output_usd_per_mtok}"
+
+
 class Generation(models.Model):
     """One cell of a campaign: one product, template, model and variant."""
 
@@ -287,6 +393,9 @@ class Generation(models.Model):
     latency_ms = models.FloatField(null=True, blank=True)
     tokens_in = models.PositiveIntegerField(default=0)
     tokens_out = models.PositiveIntegerField(default=0)
+    tokens_cached = models.PositiveIntegerField(default=0, help_text="prompt tokens served from the provider's cache")
+    tokens_cache_write = models.PositiveIntegerField(default=0, help_text="prompt tokens written to the cache")
+    tokens_reasoning = models.PositiveIntegerField(default=0, help_text="completion tokens spent reasoning")
     cost_usd = models.DecimalField(**MONEY, default=Decimal(0))
     cost_source = models.CharField(max_length=10, choices=CostSource.choices, blank=True)
     reserved_usd = models.DecimalField(**MONEY, default=Decimal(0))
@@ -343,6 +452,9 @@ class Attempt(models.Model):
     ttft_ms = models.FloatField(null=True, blank=True)
     tokens_in = models.PositiveIntegerField(default=0)
     tokens_out = models.PositiveIntegerField(default=0)
+    tokens_cached = models.PositiveIntegerField(default=0)
+    tokens_cache_write = models.PositiveIntegerField(default=0)
+    tokens_reasoning = models.PositiveIntegerField(default=0)
     cost_usd = models.DecimalField(**MONEY, default=Decimal(0))
     cost_source = models.CharField(max_length=10, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

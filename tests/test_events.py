@@ -16,12 +16,12 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 STORED = {
     "id": 1, "product_id": 2, "template_id": 3, "model_id": 4, "variant": 0, "language": "", "served_by_id": 5,
     "status": "succeeded", "text": "Copy.", "ttft_ms": 1.0, "latency_ms": 2.0, "tokens_in": 3, "tokens_out": 4,
-    "cost_usd": "0.0001", "cost_source": "reported", "attempts": 1, "error": "", "rating": "", "approved": False,
+    "tokens_cached": 2, "tokens_reasoning": 1, "cost_usd": "0.0001", "cost_source": "reported", "attempts": 1, "error": "", "rating": "", "approved": False,
     "edited_text": "",
 }
 PROGRESS = {
     "total": 1, "queued": 0, "running": 0, "succeeded": 1, "failed": 0, "cancelled": 0, "skipped": 0, "pending": 0,
-    "tokens_in": 3, "tokens_out": 4, "spend_usd": "0.0001", "budget_usd": "1", "status": "completed",
+    "tokens_in": 3, "tokens_out": 4, "tokens_cached": 2, "tokens_reasoning": 1, "cache_hit_ratio": 0.6667, "spend_usd": "0.0001", "budget_usd": "1", "status": "completed",
 }
 BUILT = [
     ev.generation_started(9, 1),
@@ -68,3 +68,15 @@ def test_the_campaign_page_handles_every_event_type_and_hard_codes_no_status_lis
     handled = set(re.findall(r'case "([a-z_.]+)":', script))
     assert set(ev.EVENT_TYPES) <= handled
     assert not re.search(r'\["succeeded", "failed"|closed: "healthy"', script)
+
+
+@pytest.mark.django_db
+def test_the_stored_shapes_the_services_build_are_the_defined_ones(catalog, user) -> None:
+    """generation.finished and campaign.progress are built from these selectors: same fields as defined."""
+    from campaigns.services.launch import campaign_launch
+    from campaigns.services.selectors import campaign_progress, generation_dict
+    from tests.test_engine_e2e import make_campaign
+
+    campaign = campaign_launch(campaign_id=make_campaign(catalog, user).id, actor=user, token=None)
+    assert set(campaign_progress(campaign)) | {"campaign_id"} == set(get_type_hints(ev._Progress))
+    assert set(generation_dict(campaign.generations.first())) == set(get_type_hints(ev.StoredGeneration))

@@ -21,7 +21,7 @@ from campaigns.models import Attempt, Generation, Product
 from campaigns.services.estimate import matrix_estimate
 from campaigns.services.launch import campaign_launch
 from tests import view_support
-from tests.factories import ProductFactory
+from tests.factories import LLMModelFactory, ProductFactory
 from tests.view_support import finished_campaign, make_campaign
 
 pytestmark = pytest.mark.django_db
@@ -227,6 +227,18 @@ def test_estimate_per_model_and_in_total(client_for: Any, user: Any, catalog: di
     assert Decimal(body["expected_usd"]) < Decimal(body["worst_case_usd"])
     assert body["budget_usd"] == "1.00" and body["budget_covers_worst_case"] is True
     assert "60% of max tokens" in body["assumption"]
+
+
+def test_the_builder_compares_the_campaign_on_every_active_model(
+    client_for: Any, user: Any, catalog: dict[str, Any]
+) -> None:
+    cheap = LLMModelFactory(name="bargain", input_usd_per_mtok=Decimal("0.01"), output_usd_per_mtok=Decimal("0.02"))
+    LLMModelFactory(name="retired", is_active=False)
+    body = client_for(user).post(reverse("campaigns:campaign_estimate"), estimate_post(catalog)).json()
+    rows = body["comparison"]
+    assert [row["model_id"] for row in rows][0] == cheap.pk  # cheapest first, though not chosen
+    assert {row["model_id"] for row in rows} == {cheap.pk, *(m.pk for m in catalog["models"])}
+    assert [Decimal(r["expected_usd"]) for r in rows] == sorted(Decimal(r["expected_usd"]) for r in rows)
 
 
 def test_estimate_flags_a_budget_below_the_worst_case(client_for: Any, user: Any, catalog: dict[str, Any]) -> None:

@@ -88,6 +88,10 @@ class StoredGeneration(TypedDict):
     latency_ms: float | None
     tokens_in: int
     tokens_out: int
+    tokens_cached: int
+    """Prompt tokens the provider served from its cache (inside ``tokens_in``)."""
+    tokens_reasoning: int
+    """Reasoning tokens (inside ``tokens_out``)."""
     cost_usd: str
     cost_source: str
     attempts: int
@@ -114,6 +118,10 @@ class _Progress(TypedDict):
     pending: int
     tokens_in: int
     tokens_out: int
+    tokens_cached: int
+    tokens_reasoning: int
+    cache_hit_ratio: float | None
+    """tokens_cached / tokens_in; None before any prompt token."""
     spend_usd: str
     budget_usd: str
     status: str

@@ -28,7 +28,7 @@ from campaigns.engine import events as ev
 from campaigns.engine.coalesce import DeltaCoalescer
 from campaigns.engine.commands import Command, CommandKind
 from campaigns.engine.config import EngineConfig
-from campaigns.engine.costs import cost_usd, estimate_input_tokens, estimate_tokens
+from campaigns.engine.costs import estimate_input_tokens, estimate_tokens
 from campaigns.engine.job import JobContext, ProviderControls, run_job
 from campaigns.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits
 from campaigns.engine.status import BreakerState
@@ -401,10 +401,7 @@ class Engine:
 def _released_result(job: Job, text: str, owner: str) -> JobResult:
     tokens_in = estimate_input_tokens(job.messages)
     tokens_out = min(job.max_tokens, estimate_tokens(text))
-    cost = cost_usd(
-        tokens_in, tokens_out,
-        input_usd_per_mtok=job.model.input_usd_per_mtok, output_usd_per_mtok=job.model.output_usd_per_mtok,
-    )
+    cost = job.model.cost_usd(tokens_in, tokens_out)
     attempt = AttemptRecord(
         number=job.attempts_before + 1, model_id=job.model.id, error=f"interrupted: {owner} stopped and handed the job back",
         tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost, cost_source="estimated", closed=True,

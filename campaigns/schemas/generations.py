@@ -76,6 +76,8 @@ GENERATION_EXAMPLE = {
     "latency_ms": 1603.5,
     "tokens_in": 64,
     "tokens_out": 21,
+    "tokens_cached": 0,
+    "tokens_reasoning": 0,
     "cost_usd": "0.0000222",
     "cost_source": "reported",
     "attempts": 1,
@@ -94,6 +96,8 @@ ATTEMPT_EXAMPLE = {
     "ttft_ms": 181.2,
     "tokens_in": 64,
     "tokens_out": 21,
+    "tokens_cached": 0,
+    "tokens_reasoning": 0,
     "cost_usd": "0.0000222",
     "cost_source": "reported",
     "created_at": "2026-03-01T09:31:15Z",
@@ -124,6 +128,8 @@ class GenerationOut(Schema):
     latency_ms: float | None
     tokens_in: int
     tokens_out: int
+    tokens_cached: int = Field(description="prompt tokens served from the provider's cache (part of tokens_in)")
+    tokens_reasoning: int = Field(description="completion tokens spent reasoning (part of tokens_out)")
     cost_usd: Money
     cost_source: str = Field(description="'reported' by the provider, 'estimated' when it reported no usage")
     attempts: int
@@ -147,6 +153,8 @@ class AttemptOut(Schema):
     ttft_ms: float | None
     tokens_in: int
     tokens_out: int
+    tokens_cached: int = Field(description="prompt tokens served from the provider's cache (part of tokens_in)")
+    tokens_reasoning: int = Field(description="completion tokens spent reasoning (part of tokens_out)")
     cost_usd: Money
     cost_source: str
     created_at: datetime
@@ -207,6 +215,8 @@ class ExportRowOut(Schema):
     approved: bool
     tokens_in: int
     tokens_out: int
+    tokens_cached: int = Field(description="prompt tokens served from the provider's cache (part of tokens_in)")
+    tokens_reasoning: int = Field(description="completion tokens spent reasoning (part of tokens_out)")
     cost_usd: Money
     latency_ms: float | None
     ttft_ms: float | None
@@ -237,6 +247,8 @@ class ExportOut(Schema):
                             "approved": True,
                             "tokens_in": 64,
                             "tokens_out": 21,
+                            "tokens_cached": 0,
+                            "tokens_reasoning": 0,
                             "cost_usd": "0.0000222",
                             "latency_ms": 1603.5,
                             "ttft_ms": 181.2,

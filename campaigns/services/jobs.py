@@ -22,12 +22,13 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from campaigns.engine.costs import cost_usd, estimate_input_tokens, estimate_tokens, worst_case_usd
+from campaigns.engine.costs import estimate_input_tokens, estimate_tokens
 from campaigns.engine.types import Job, JobResult, ModelSpec, ProviderSpec
 from campaigns.models import Attempt, Campaign, Generation, LLMModel, Provider
 from campaigns.services.budgets import Ledger
 from campaigns.services.bulk import update_many
 from campaigns.services.locking import locked
+from campaigns.services.prices import PriceSet, prices_for, prices_pinned
 from campaigns.services.publish import publish_sync
 from campaigns.services.results import finish_campaigns, jobs_finish
 
@@ -43,7 +44,13 @@ def _lease_expiry() -> Any:
     return timezone.now() + timedelta(seconds=settings.COPYGEN_LEASE_SECONDS)
 
 
-def _model_spec(model: LLMModel, providers: dict[int, ProviderSpec], *, with_fallback: bool = True) -> ModelSpec:
+Pinned = dict[tuple[int, int], PriceSet]
+
+
+def _model_spec(
+    model: LLMModel, providers: dict[int, ProviderSpec], *, campaign_id: int, pinned: Pinned, with_fallback: bool = True
+) -> ModelSpec:
+    """The engine's view of ``model`` in campaign ``campaign_id``: its prices are the pinned ones."""
     provider = model.provider
     if provider.id not in providers:
         providers[provider.id] = ProviderSpec(
@@ -58,13 +65,24 @@ def _model_spec(model: LLMModel, providers: dict[int, ProviderSpec], *, with_fal
             tpm_limit=provider.tpm_limit,
         )
     fallback = model.fallback if with_fallback and model.fallback_id and model.fallback_id != model.id else None
+    prices = prices_for(pinned, campaign_id, model)
     return ModelSpec(
         id=model.id,
         name=model.name,
         provider=providers[provider.id],
-        input_usd_per_mtok=model.input_usd_per_mtok,
-        output_usd_per_mtok=model.output_usd_per_mtok,
-        fallback=_model_spec(fallback, providers, with_fallback=False) if fallback is not None else None,
+        input_usd_per_mtok=prices.input_usd_per_mtok,
+        output_usd_per_mtok=prices.output_usd_per_mtok,
+        cached_input_usd_per_mtok=prices.cached_input_usd_per_mtok,
+        cache_write_usd_per_mtok=prices.cache_write_usd_per_mtok,
+        fallback=(
+            _model_spec(fallback, providers, campaign_id=campaign_id, pinned=pinned, with_fallback=False)
+            if fallback is not None
+            else None
+        ),
+        token_limit_param=model.token_limit_param,
+        send_temperature=model.send_temperature,
+        include_usage=model.include_usage,
+        extra_body=dict(model.extra_body or {}),
     )
 
 
@@ -116,6 +134,7 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
             _publish_later(ledger.save())
             return []
         ledger.lock_campaigns({g.campaign_id for g in candidates})
+        pinned = prices_pinned({g.campaign_id for g in candidates})
         providers: dict[int, ProviderSpec] = {}
         expiry = _lease_expiry()
         blocked: set[int] = set()
@@ -126,9 +145,10 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
             pid = gen.model.provider_id
             if gen.campaign_id in blocked or free.get(pid, 0) <= 0 or len(claimed) >= limit:
                 continue
+            spec = _model_spec(gen.model, providers, campaign_id=gen.campaign_id, pinned=pinned)
             if gen.status == RUNNING:
-                _account_interrupted_attempt(gen, campaign, ledger)
-            outcome = ledger.reserve(gen, _worst_case(gen, campaign))
+                _account_interrupted_attempt(gen, campaign, ledger, spec)
+            outcome = ledger.reserve(gen, spec.worst_case_usd(gen.messages, campaign.max_tokens))
             if not outcome.ok:
                 if outcome.wait:
                     blocked.add(campaign.id)  # settling cells in flight may free money: wait
@@ -148,7 +168,7 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
             Job(
                 id=gen.id,
                 campaign_id=gen.campaign_id,
-                model=_model_spec(gen.model, providers),
+                model=_model_spec(gen.model, providers, campaign_id=gen.campaign_id, pinned=pinned),
                 messages=gen.messages,
                 max_tokens=ledger.campaigns[gen.campaign_id].max_tokens,
                 temperature=ledger.campaigns[gen.campaign_id].temperature,
@@ -185,15 +205,12 @@ def _publish_later(events: list[dict[str, Any]]) -> None:
         transaction.on_commit(lambda: publish_sync(events))
 
 
-def _account_interrupted_attempt(gen: Generation, campaign: Campaign, ledger: Ledger) -> None:
+def _account_interrupted_attempt(gen: Generation, campaign: Campaign, ledger: Ledger, spec: ModelSpec) -> None:
     """Taking over an expired lease: bill the lost attempt (estimated from the progress its
     engine last reported) and free its reservation, so the cell is reserved afresh."""
     tokens_in = estimate_input_tokens(gen.messages)
     tokens_out = min(campaign.max_tokens, estimate_tokens(utf8_bytes=gen.progress_bytes))
-    cost = cost_usd(
-        tokens_in, tokens_out,
-        input_usd_per_mtok=gen.model.input_usd_per_mtok, output_usd_per_mtok=gen.model.output_usd_per_mtok,
-    )
+    cost = spec.cost_usd(tokens_in, tokens_out)
     gen.attempts += 1
     Attempt.objects.create(
         generation=gen, number=gen.attempts, model=gen.model, engine=gen.lease_owner,
@@ -228,15 +245,6 @@ def _reap_orphans(now: Any, ledger: Ledger) -> None:
             lease_expires_at=None, finished_at=now,
             error="cancelled: the engine running it stopped after the campaign ended",
         )
-
-
-def _worst_case(gen: Generation, campaign: Campaign) -> Decimal:
-    return worst_case_usd(
-        gen.messages,
-        campaign.max_tokens,
-        input_usd_per_mtok=gen.model.input_usd_per_mtok,
-        output_usd_per_mtok=gen.model.output_usd_per_mtok,
-    )
 
 
 def jobs_renew(*, owner: str, progress: Mapping[int, int]) -> set[int]:

@@ -14,6 +14,7 @@ from campaigns.models import ApiToken, Campaign, Generation, LLMModel, Product, 
 from campaigns.services.access import campaign_act_check
 from campaigns.services.budgets import QuotaRefusal, quota_check_launch
 from campaigns.services.errors import CampaignStateError, InvalidInput, QuotaExceeded, full_clean_or_invalid
+from campaigns.services.prices import prices_pin
 from campaigns.services.signals import engine_signal
 from campaigns.templating import TemplateRenderError, render_template
 
@@ -205,6 +206,7 @@ def campaign_launch(*, campaign_id: int, actor: Any, token: ApiToken | None) -> 
                                 )
                             )
         Generation.objects.bulk_create(rows, batch_size=1000)
+        prices_pin(campaign=campaign, models=llm_models)  # every attempt is costed at these prices
         campaign.status = Campaign.Status.RUNNING
         campaign.launched_at = timezone.now()
         campaign.save(update_fields=["status", "launched_at", "launched_by_token"])

@@ -74,7 +74,8 @@ def _finished_events(held: list[Generation], finished: list[tuple[int, list[Any]
 
 
 MONEY_FIELDS = [
-    "cost_usd", "attempts", "tokens_in", "tokens_out", "reserved_usd", "quota_reservations", "lease_owner",
+    "cost_usd", "attempts", "tokens_in", "tokens_out", "tokens_cached", "tokens_cache_write", "tokens_reasoning",
+    "reserved_usd", "quota_reservations", "lease_owner",
     "lease_expires_at",
 ]
 RELEASED_FIELDS = ["status", "progress_bytes", *MONEY_FIELDS]
@@ -87,7 +88,9 @@ FINISHED_FIELDS = [
 def _money(gen: Generation, r: JobResult) -> list[Any]:
     return [
         gen.cost_usd + r.cost_usd, gen.attempts + r.attempts, gen.tokens_in + r.tokens_in,
-        gen.tokens_out + r.tokens_out, Decimal(0), {}, "", None,
+        gen.tokens_out + r.tokens_out, gen.tokens_cached + r.tokens_cached,
+        gen.tokens_cache_write + r.tokens_cache_write, gen.tokens_reasoning + r.tokens_reasoning,
+        Decimal(0), {}, "", None,
     ]
 
 
@@ -103,7 +106,8 @@ def _attempt_rows(job_id: int, owner: str, r: JobResult) -> list[Attempt]:
         Attempt(
             generation_id=job_id, number=a.number, model_id=a.model_id, engine=owner, status_code=a.status_code,
             error=a.error, duration_ms=a.duration_ms, ttft_ms=a.ttft_ms, tokens_in=a.tokens_in,
-            tokens_out=a.tokens_out, cost_usd=a.cost_usd, cost_source=a.cost_source,
+            tokens_out=a.tokens_out, tokens_cached=a.tokens_cached, tokens_cache_write=a.tokens_cache_write,
+            tokens_reasoning=a.tokens_reasoning, cost_usd=a.cost_usd, cost_source=a.cost_source,
         )
         for a in r.attempt_log
     ]

@@ -86,6 +86,8 @@
     ttft: root.querySelector("[data-testid=ttft-p50]"),
     latency: root.querySelector("[data-testid=latency-p50]"),
     tokens: root.querySelector("[data-testid=tokens]"),
+    cache: root.querySelector("[data-testid=cache]"),
+    tokensCached: root.querySelector("[data-testid=tokens-cached]"),
     live: root.querySelector("[data-live]"),
     alert: root.querySelector("[data-alert]"),
     quotaBanner: root.querySelector("[data-quota-banner]"),
@@ -207,6 +209,7 @@
     if (g.latency_ms != null) items.push(badge("cell-latency", "total " + ms(g.latency_ms), "Total latency"));
     if (g.tokens_in || g.tokens_out) {
       items.push(badge("cell-tokens", g.tokens_in + " in · " + g.tokens_out + " out", "Tokens in / out"));
+      if (g.tokens_cached) items.push(badge("cell-cached", g.tokens_cached + " cached", "Prompt tokens served from the provider's cache"));
     }
     if (g.cost_source) {
       var estimated = g.cost_source === "estimated";
@@ -373,6 +376,10 @@
       el.spendMeter.setAttribute("aria-valuetext", spendPercent + "% of the budget");
     }
     if (c.tokens_in != null) el.tokens.textContent = c.tokens_in + " / " + c.tokens_out;
+    if (c.cache_hit_ratio != null && el.cache) {
+      el.cache.textContent = Math.round(100 * c.cache_hit_ratio) + "% cached";
+      el.tokensCached.textContent = c.tokens_cached;
+    }
     setCampaignStatus(c.status);
   }
 
