@@ -221,6 +221,26 @@ class Campaign(models.Model):
         return self.status == self.Status.RUNNING
 
 
+class Prompt(models.Model):
+    """The chat messages of a campaign's cells, rendered at launch and stored once.
+
+    Cells that differ only by model or variant send the same prompt: a campaign stores
+    one row per distinct prompt (``digest`` is the SHA-256 of the messages as canonical
+    JSON), not one per cell.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="prompts", db_index=False)
+    digest = models.CharField(max_length=64)
+    messages = models.JSONField(help_text="the chat messages rendered and pinned at launch")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "digest"], name="uniq_prompt_per_campaign")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.digest[:12]}"
+
+
 class Generation(models.Model):
     """One cell of a campaign: one product, template, model and variant."""
 
@@ -253,7 +273,9 @@ class Generation(models.Model):
     )
     variant = models.PositiveIntegerField(default=1)
     language = models.CharField(max_length=35, blank=True)
-    messages = models.JSONField(help_text="the chat messages rendered and pinned at launch")
+    prompt = models.ForeignKey(
+        Prompt, on_delete=models.CASCADE, related_name="+", help_text="the chat messages sent, shared by its twins"
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)  # gen_claim_idx leads with it
     text = models.TextField(blank=True)
     ttft_ms = models.FloatField(null=True, blank=True)

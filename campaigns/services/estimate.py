@@ -23,7 +23,8 @@ from typing import Any
 
 from campaigns.engine.costs import cost_usd, estimate_tokens, worst_case_input_tokens
 from campaigns.models import Campaign, LLMModel, Product, PromptTemplate, TemplateVersion
-from campaigns.services.launch import cells_check, languages_clean, messages_render, objects_by_ids
+from campaigns.services.launch import languages_clean, matrix_check, messages_render, objects_by_ids
+from campaigns.services.matrix import Matrix
 
 __all__ = ["EXPECTED_OUTPUT_RATIO", "campaign_estimate", "matrix_estimate"]
 
@@ -41,15 +42,11 @@ def _expected_input_tokens(messages: Sequence[dict[str, str]]) -> int:
     return sum(estimate_tokens(str(m.get("content", ""))) + EXPECTED_TOKENS_PER_MESSAGE for m in messages)
 
 
-def _prompts(
-    products: Sequence[Product], templates: Sequence[PromptTemplate], languages: Sequence[str]
-) -> list[_Prompt]:
+def _prompts(matrix: Matrix[Product, PromptTemplate | TemplateVersion, LLMModel]) -> list[_Prompt]:
     prompts = []
-    for product in products:
-        for template in templates:
-            for language in languages or [""]:
-                messages = messages_render(template=template, product=product, language=language)
-                prompts.append(_Prompt(worst_case_input_tokens(messages), _expected_input_tokens(messages)))
+    for product, template, language in matrix.prompts():
+        messages = messages_render(template=template, product=product, language=language)
+        prompts.append(_Prompt(worst_case_input_tokens(messages), _expected_input_tokens(messages)))
     return prompts
 
 
@@ -81,12 +78,12 @@ def _estimate(
     variants: int,
     max_tokens: int,
 ) -> dict[str, Any]:
-    cells = len(products) * len(templates) * max(1, len(languages)) * len(models) * variants
-    cells_check(cells)
-    prompts = _prompts(products, templates, languages)
+    matrix = Matrix(products, templates, models, variants, languages)
+    matrix_check(matrix)
+    prompts = _prompts(matrix)
     rows = [_model_row(model, prompts, variants, max_tokens) for model in models]
     return {
-        "cells": cells,
+        "cells": matrix.size,
         "prompts": len(prompts),
         "max_tokens": max_tokens,
         "expected_output_ratio": EXPECTED_OUTPUT_RATIO,

@@ -93,7 +93,7 @@ def _candidates(now: Any, limit: int, owner: str) -> list[Generation]:
     per_campaign: list[list[Generation]] = []
     for campaign_id in campaign_ids:
         qs = Generation.objects.filter(_runnable(now, owner), campaign_id=campaign_id).order_by("id")
-        rows = list(locked(qs, skip_locked=True).select_related("model__provider", "model__fallback__provider")[:limit])
+        rows = list(locked(qs, skip_locked=True).select_related("prompt", "model__provider", "model__fallback__provider")[:limit])
         if rows:
             per_campaign.append(rows)
     ordered: list[Generation] = []
@@ -149,7 +149,7 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
                 id=gen.id,
                 campaign_id=gen.campaign_id,
                 model=_model_spec(gen.model, providers),
-                messages=gen.messages,
+                messages=gen.prompt.messages,
                 max_tokens=ledger.campaigns[gen.campaign_id].max_tokens,
                 temperature=ledger.campaigns[gen.campaign_id].temperature,
                 attempts_before=gen.attempts,
@@ -188,7 +188,7 @@ def _publish_later(events: list[dict[str, Any]]) -> None:
 def _account_interrupted_attempt(gen: Generation, campaign: Campaign, ledger: Ledger) -> None:
     """Taking over an expired lease: bill the lost attempt (estimated from the progress its
     engine last reported) and free its reservation, so the cell is reserved afresh."""
-    tokens_in = estimate_input_tokens(gen.messages)
+    tokens_in = estimate_input_tokens(gen.prompt.messages)
     tokens_out = min(campaign.max_tokens, (gen.progress_chars + 3) // 4)
     cost = cost_usd(
         tokens_in, tokens_out,
@@ -232,7 +232,7 @@ def _reap_orphans(now: Any, ledger: Ledger) -> None:
 
 def _worst_case(gen: Generation, campaign: Campaign) -> Decimal:
     return worst_case_usd(
-        gen.messages,
+        gen.prompt.messages,
         campaign.max_tokens,
         input_usd_per_mtok=gen.model.input_usd_per_mtok,
         output_usd_per_mtok=gen.model.output_usd_per_mtok,

@@ -2,35 +2,47 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.models import ApiToken, Campaign, Generation, LLMModel, Product, PromptTemplate, TemplateVersion
+from campaigns.models import (
+    ApiToken,
+    Campaign,
+    Generation,
+    LLMModel,
+    Product,
+    Prompt,
+    PromptTemplate,
+    TemplateVersion,
+)
 from campaigns.services.budgets import QuotaRefusal, quota_check_launch
 from campaigns.services.errors import CampaignStateError, InvalidInput, QuotaExceeded, full_clean_or_invalid
+from campaigns.services.matrix import Matrix, MatrixTooLarge
 from campaigns.services.signals import engine_signal
 from campaigns.templating import render_template
 
 __all__ = [
     "campaign_cancel",
-    "cells_check",
     "campaign_create",
     "campaign_launch",
     "languages_clean",
+    "matrix_check",
     "messages_render",
     "models_active",
     "objects_by_ids",
     "product_context",
+    "prompt_digest",
     "template_version_current",
 ]
-
-MAX_CELLS = 200_000
-
 
 def product_context(product: Product) -> dict[str, Any]:
     return {
@@ -95,9 +107,12 @@ def languages_clean(languages: Sequence[str]) -> list[str]:
     return cleaned
 
 
-def cells_check(cells: int) -> None:
-    if cells > MAX_CELLS:
-        raise InvalidInput("variants", f"the campaign would have {cells} cells; the limit is {MAX_CELLS}")
+def matrix_check(matrix: Matrix[Any, Any, Any], *, changed: Collection[str] = ()) -> None:
+    """A matrix over the cell limit is an InvalidInput naming the field that grew it."""
+    try:
+        matrix.check(changed=changed)
+    except MatrixTooLarge as exc:
+        raise InvalidInput(exc.field, exc.message) from exc
 
 
 @transaction.atomic
@@ -119,7 +134,7 @@ def campaign_create(
     llm_models = objects_by_ids(LLMModel, model_ids, "model_ids")
     models_active(llm_models)
     languages = languages_clean(languages)
-    cells_check(len(products) * len(templates) * len(llm_models) * variants * max(1, len(languages)))
+    matrix_check(Matrix(products, templates, llm_models, variants, languages))
     campaign = Campaign(
         owner=owner,  # type: ignore[misc]
         name=name,
@@ -138,49 +153,120 @@ def campaign_create(
     return campaign
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a launch writes, rendered before the write transaction: the campaign as it was
+    read (``fingerprint`` re-checked under the lock), its matrix and each distinct prompt."""
+
+    fingerprint: tuple[Any, ...]
+    matrix: Matrix[Product, PromptTemplate, LLMModel]
+    versions: dict[int, TemplateVersion]
+    prompts: dict[tuple[int, int, str], tuple[str, list[dict[str, str]]]]  # (product, template, language) -> digest, messages
+
+
+def prompt_digest(messages: Sequence[dict[str, str]]) -> str:
+    """The SHA-256 of ``messages`` as canonical JSON: the identity of a stored :class:`Prompt`."""
+    canonical = json.dumps(list(messages), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _fingerprint(campaign: Campaign) -> tuple[Any, ...]:
+    """What the rendered prompts depend on (a draft's matrix may change until it is launched)."""
+    return (
+        tuple(campaign.products.order_by("id").values_list("id", flat=True)),
+        tuple(campaign.templates.order_by("id").values_list("id", flat=True)),
+        tuple(campaign.template_versions.order_by("id").values_list("id", flat=True)),
+        tuple(campaign.llm_models.order_by("id").values_list("id", flat=True)),
+        campaign.variants,
+        tuple(campaign.languages or ()),
+    )
+
+
+def _draft_or_error(campaign: Campaign) -> None:
+    if campaign.status != Campaign.Status.DRAFT:
+        raise CampaignStateError(f"campaign '{campaign.name}' is {campaign.status}; only a draft can be launched")
+
+
+def _plan(campaign: Campaign) -> _Plan:
+    """Read the campaign's matrix and render each distinct prompt once (no write, no lock held)."""
+    fingerprint = _fingerprint(campaign)
+    matrix = Matrix(
+        products=list(campaign.products.all()),
+        templates=list(campaign.templates.all()),
+        models=list(campaign.llm_models.select_related("provider")),
+        variants=campaign.variants,
+        languages=list(campaign.languages or ()),
+    )
+    if not matrix.size:
+        raise CampaignStateError(f"campaign '{campaign.name}' needs products, templates and models to launch")
+    matrix_check(matrix)
+    # The texts pinned when the campaign was created; later edits of a template don't apply.
+    versions = {v.template_id: v for v in campaign.template_versions.all()}
+    prompts = {}
+    for product, template, language in matrix.prompts():
+        messages = _render_or_invalid(versions.get(template.id) or template, product, language)
+        prompts[(product.id, template.id, language)] = (prompt_digest(messages), messages)
+    return _Plan(fingerprint, matrix, versions, prompts)
+
+
+def _render_or_invalid(
+    template: PromptTemplate | TemplateVersion, product: Product, language: str
+) -> list[dict[str, str]]:
+    try:
+        return messages_render(template=template, product=product, language=language)
+    except ValidationError as exc:
+        reason = "; ".join(exc.messages)
+        raise InvalidInput(
+            "template_ids", f"template_ids: template '{template.name}' cannot render for '{product.name}': {reason}"
+        ) from exc
+
+
+def _write(campaign: Campaign, plan: _Plan) -> None:
+    """Store each distinct prompt once and every cell pointing at it (inside the launch transaction)."""
+    digests = {digest: messages for digest, messages in plan.prompts.values()}
+    Prompt.objects.bulk_create(
+        [Prompt(campaign=campaign, digest=d, messages=m) for d, m in digests.items()], batch_size=500
+    )
+    prompt_ids = dict(Prompt.objects.filter(campaign=campaign).values_list("digest", "id"))
+    Generation.objects.bulk_create(
+        (
+            Generation(
+                campaign=campaign,
+                product=cell.product,
+                template=cell.template,
+                template_version=plan.versions.get(cell.template.id),
+                model=cell.model,
+                variant=cell.variant,
+                language=cell.language or cell.product.language,
+                prompt_id=prompt_ids[plan.prompts[(cell.product.id, cell.template.id, cell.language)][0]],
+            )
+            for cell in plan.matrix.cells()
+        ),
+        batch_size=1000,
+    )
+
+
 def campaign_launch(*, campaign_id: int, token: ApiToken | None = None) -> Campaign:
     """Persist every generation of the campaign (queued), then wake the engine.
 
-    ``token`` is the API token that launched it, whose quotas then apply too.
+    ``token`` is the API token that launched it, whose quotas then apply too. Prompts are
+    rendered before the write transaction, so the database's write lock is held only for
+    the inserts; the campaign's state is checked again under its row lock.
     """
+    campaign = Campaign.objects.get(id=campaign_id)
+    _draft_or_error(campaign)
+    plan = _plan(campaign)
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(id=campaign_id)
-        if campaign.status != Campaign.Status.DRAFT:
-            raise CampaignStateError(f"campaign '{campaign.name}' is {campaign.status}; only a draft can be launched")
+        _draft_or_error(campaign)  # launched by someone else meanwhile
+        if _fingerprint(campaign) != plan.fingerprint:
+            raise CampaignStateError(f"campaign '{campaign.name}' changed while it was launching; launch it again")
         campaign.launched_by_token = token
         try:
             quota_check_launch(campaign, timezone.now())
         except QuotaRefusal as exc:
             raise QuotaExceeded(exc.message) from exc
-        products = list(campaign.products.all())
-        templates = list(campaign.templates.all())
-        llm_models = list(campaign.llm_models.select_related("provider"))
-        if not (products and templates and llm_models):
-            raise CampaignStateError(f"campaign '{campaign.name}' needs products, templates and models to launch")
-        rows = []
-        languages = campaign.languages or [""]
-        # The texts pinned when the campaign was created; later edits of a template don't apply.
-        pinned = {v.template_id: v for v in campaign.template_versions.all()}
-        for product in products:
-            for template in templates:
-                version = pinned.get(template.id)
-                for language in languages:
-                    messages = messages_render(template=version or template, product=product, language=language)
-                    for model in llm_models:
-                        for variant in range(1, campaign.variants + 1):
-                            rows.append(
-                                Generation(
-                                    campaign=campaign,
-                                    product=product,
-                                    template=template,
-                                    template_version=version,
-                                    model=model,
-                                    variant=variant,
-                                    language=language or product.language,
-                                    messages=messages,
-                                )
-                            )
-        Generation.objects.bulk_create(rows, batch_size=1000)
+        _write(campaign, plan)
         campaign.status = Campaign.Status.RUNNING
         campaign.launched_at = timezone.now()
         campaign.save(update_fields=["status", "launched_at", "launched_by_token"])
