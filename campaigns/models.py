@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -11,6 +12,7 @@ from django.db import models
 
 from campaigns.crypto import EncryptedTextField
 from campaigns.providers.openai_compatible import API_KEY_CHARS
+from campaigns.services.products import MAX_DESCRIPTION_CHARS, json_too_deep, product_check
 from campaigns.templating import validate_template_source
 
 MONEY = {"max_digits": 20, "decimal_places": 10}
@@ -30,12 +32,30 @@ class Team(models.Model):
         return self.name
 
 
+# Stored attributes nested deeper than this are not decoded (a row written before the
+# limits of campaigns.services.products could otherwise exhaust the stack of every reader).
+READABLE_JSON_DEPTH = 100
+UNREADABLE_ATTRIBUTES = {"_error": f"attributes nested more than {READABLE_JSON_DEPTH} levels deep; save new ones"}
+
+
+class AttributesField(models.JSONField):
+    """A JSON column whose too-deeply nested stored values read as a notice instead of failing."""
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        if isinstance(value, str) and json_too_deep(value, READABLE_JSON_DEPTH):
+            return dict(UNREADABLE_ATTRIBUTES)
+        return super().from_db_value(value, expression, connection)
+
+
 class Product(models.Model):
-    """An item of the catalog; its fields are what templates render from."""
+    """An item of the catalog; its fields are what templates render from.
+
+    What a product may hold is checked in one place, ``campaigns.services.products``.
+    """
 
     name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
-    attributes = models.JSONField(default=dict, blank=True)
+    description = models.TextField(blank=True, max_length=MAX_DESCRIPTION_CHARS)
+    attributes = AttributesField(default=dict, blank=True)
     language = models.CharField(max_length=35, default="en")
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -50,8 +70,7 @@ class Product(models.Model):
         return self.name
 
     def clean(self) -> None:
-        if not isinstance(self.attributes, dict):
-            raise ValidationError({"attributes": "attributes must be a JSON object"})
+        product_check(self)
 
 
 class PromptTemplate(models.Model):

@@ -68,24 +68,33 @@ ObjectId = Annotated[int, Field(ge=1, le=MAX_ID, examples=[1])]
 IdList = Annotated[list[ObjectId], Field(max_length=1000)]
 
 
+MAX_INPUT_DEPTH = 32  # JSON input nests at most this deep anywhere (product attributes: 10, checked by the service)
+
+
 def _check_value(value: Any, path: str) -> None:
-    """Reject what no database column stores: NUL characters, lone surrogates, NaN and infinities."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError(f"{path}: text must not contain NUL characters")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError(f"{path}: text must be valid Unicode (no lone surrogates)") from None
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{path}: numbers must be finite")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_value(key, path)
-            _check_value(item, f"{path}.{key}")
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _check_value(item, path)
+    """Reject what no database column stores: NUL characters, lone surrogates, NaN and infinities;
+    and input nested deeper than :data:`MAX_INPUT_DEPTH`. Iterative: no input exhausts the stack."""
+    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError(f"{where}: text must not contain NUL characters")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(f"{where}: text must be valid Unicode (no lone surrogates)") from None
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"{where}: numbers must be finite")
+        elif isinstance(item, dict | list | tuple):
+            if depth >= MAX_INPUT_DEPTH:
+                raise ValueError(f"{path}: nested more than {MAX_INPUT_DEPTH} levels deep")
+            if isinstance(item, dict):  # pushed backwards: checked in document order
+                for key, child in reversed(item.items()):
+                    stack.append((child, f"{where}.{key}", depth + 1))
+                    stack.append((key, where, depth + 1))
+            else:
+                stack.extend((child, where, depth + 1) for child in reversed(item))
 
 
 class In(Schema):
