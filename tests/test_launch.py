@@ -3,16 +3,19 @@ under the lock, render errors and oversized matrices as 4xx naming the field."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connections
 
 from campaigns.models import Campaign, Generation, Product, Prompt, PromptTemplate
 from campaigns.services import launch
 from campaigns.services.errors import CampaignStateError
 from campaigns.services.launch import campaign_create, campaign_launch, messages_render
+from tests.factories import LLMModelFactory
 from tests.test_api import Api, assert_error, campaign_body
 
 pytestmark = pytest.mark.django_db
@@ -138,3 +141,63 @@ def test_an_edit_over_the_cell_limit_names_the_changed_field_with_its_count(api:
     campaign_id = response.json()["id"]
     response = api.patch(f"/campaigns/{campaign_id}", {"model_ids": [m.id for m in catalog["models"]]})
     assert_error(response, 422, "model_ids", "2 models", "240000 cells")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_other_users_write_while_a_30000_cell_launch_runs(
+    user: Any, other_user: Any, make_token: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The launch renders 750 prompts outside any transaction and writes 30,000 cells in one short
+    one: another user's writes go through while it renders, and wait (not fail) while it writes."""
+    Product.objects.bulk_create([Product(name=f"Item {i}", description="Soft and warm.") for i in range(150)])
+    templates = PromptTemplate.objects.bulk_create(
+        [PromptTemplate(name=f"T{i}", body=f"Angle {i}: praise {{{{ product.name }}}}.") for i in range(5)]
+    )
+    models = [LLMModelFactory(), LLMModelFactory()]
+    campaign = campaign_create(
+        owner=user, name="Big", product_ids=list(Product.objects.values_list("id", flat=True)),
+        template_ids=[t.id for t in templates], model_ids=[m.id for m in models], variants=20,
+    )
+    rendering, go_on, writing = threading.Event(), threading.Event(), threading.Event()
+    render, write = launch.messages_render, launch._write
+
+    def render_and_hold(**kwargs: Any) -> list[dict[str, str]]:
+        if not rendering.is_set():  # the first prompt: let the other user in before the rest
+            rendering.set()
+            assert go_on.wait(60)
+        return render(**kwargs)
+
+    def announce_write(campaign: Campaign, plan: Any) -> None:
+        writing.set()
+        write(campaign, plan)
+
+    monkeypatch.setattr(launch, "messages_render", render_and_hold)
+    monkeypatch.setattr(launch, "_write", announce_write)
+    outcome: dict[str, Any] = {}
+
+    def run_launch() -> None:
+        try:
+            outcome["campaign"] = campaign_launch(campaign_id=campaign.id)
+        except BaseException as exc:  # reported by the assertion below
+            outcome["error"] = exc
+        finally:
+            connections.close_all()
+
+    launcher = threading.Thread(target=run_launch)
+    launcher.start()
+    try:
+        assert rendering.wait(60), outcome
+        other = Api(make_token(other_user, "read", "write"))
+        response = other.post("/products", {"name": "Added while the launch renders"})
+        assert response.status_code == 201, response.content
+        go_on.set()
+        assert writing.wait(60), outcome
+        response = other.post("/products", {"name": "Added while the launch writes"})
+        assert response.status_code == 201, response.content
+    finally:
+        go_on.set()
+        launcher.join(120)
+    assert "error" not in outcome, outcome
+    assert Generation.objects.filter(campaign=campaign).count() == 30_000
+    assert Prompt.objects.filter(campaign=campaign).count() == 150 * 5
+    assert Campaign.objects.get(id=campaign.id).status == Campaign.Status.RUNNING

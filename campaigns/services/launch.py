@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.models import (
@@ -155,13 +155,13 @@ def campaign_create(
 
 @dataclass(frozen=True)
 class _Plan:
-    """What a launch writes, rendered before the write transaction: the campaign as it was
-    read (``fingerprint`` re-checked under the lock), its matrix and each distinct prompt."""
+    """What a launch writes, made before the write transaction: the campaign as it was read
+    (``fingerprint``, checked again under the lock), each distinct prompt (by digest) and
+    every cell as a row of column values whose prompt is still a digest."""
 
     fingerprint: tuple[Any, ...]
-    matrix: Matrix[Product, PromptTemplate, LLMModel]
-    versions: dict[int, TemplateVersion]
-    prompts: dict[tuple[int, int, str], tuple[str, list[dict[str, str]]]]  # (product, template, language) -> digest, messages
+    prompts: dict[str, list[dict[str, str]]]
+    rows: list[list[Any]]
 
 
 def prompt_digest(messages: Sequence[dict[str, str]]) -> str:
@@ -188,7 +188,8 @@ def _draft_or_error(campaign: Campaign) -> None:
 
 
 def _plan(campaign: Campaign) -> _Plan:
-    """Read the campaign's matrix and render each distinct prompt once (no write, no lock held)."""
+    """Read the campaign's matrix, render each distinct prompt once and prepare every cell's
+    row (no write, no lock held: this is the slow part of a launch)."""
     fingerprint = _fingerprint(campaign)
     matrix = Matrix(
         products=list(campaign.products.all()),
@@ -202,11 +203,38 @@ def _plan(campaign: Campaign) -> _Plan:
     matrix_check(matrix)
     # The texts pinned when the campaign was created; later edits of a template don't apply.
     versions = {v.template_id: v for v in campaign.template_versions.all()}
-    prompts = {}
+    prompts: dict[str, list[dict[str, str]]] = {}
+    digest_of: dict[tuple[int, int, str], str] = {}
     for product, template, language in matrix.prompts():
         messages = _render_or_invalid(versions.get(template.id) or template, product, language)
-        prompts[(product.id, template.id, language)] = (prompt_digest(messages), messages)
-    return _Plan(fingerprint, matrix, versions, prompts)
+        digest = prompt_digest(messages)
+        prompts.setdefault(digest, messages)
+        digest_of[(product.id, template.id, language)] = digest
+    blank, at = _blank_row(campaign)
+    rows = []
+    for cell in matrix.cells():
+        row = blank.copy()
+        version = versions.get(cell.template.id)
+        row[at["product_id"]], row[at["template_id"]] = cell.product.id, cell.template.id
+        row[at["template_version_id"]] = version.id if version else None
+        row[at["model_id"]], row[at["variant"]] = cell.model.id, cell.variant
+        row[at["language"]] = cell.language or cell.product.language
+        row[at["prompt_id"]] = digest_of[(cell.product.id, cell.template.id, cell.language)]
+        rows.append(row)
+    return _Plan(fingerprint, prompts, rows)
+
+
+def _generation_columns() -> list[Any]:
+    return [f for f in Generation._meta.concrete_fields if not f.primary_key]
+
+
+def _blank_row(campaign: Campaign) -> tuple[list[Any], dict[str, int]]:
+    """A queued generation of ``campaign`` as database values (defaults, the creation time), and
+    the position of each column by attribute name."""
+    blank = Generation(campaign_id=campaign.id)
+    columns = _generation_columns()
+    row = [f.get_db_prep_save(f.pre_save(blank, add=True), connection) for f in columns]
+    return row, {f.attname: i for i, f in enumerate(columns)}
 
 
 def _render_or_invalid(
@@ -221,29 +249,28 @@ def _render_or_invalid(
         ) from exc
 
 
+LAUNCH_INSERT_BATCH = 2000
+
+
 def _write(campaign: Campaign, plan: _Plan) -> None:
-    """Store each distinct prompt once and every cell pointing at it (inside the launch transaction)."""
-    digests = {digest: messages for digest, messages in plan.prompts.values()}
+    """Store each distinct prompt once, then every cell pointing at it (inside the launch
+    transaction). The cells' rows were prepared before it: the lock is held for the inserts alone."""
     Prompt.objects.bulk_create(
-        [Prompt(campaign=campaign, digest=d, messages=m) for d, m in digests.items()], batch_size=500
+        [Prompt(campaign=campaign, digest=d, messages=m) for d, m in plan.prompts.items()], batch_size=500
     )
     prompt_ids = dict(Prompt.objects.filter(campaign=campaign).values_list("digest", "id"))
-    Generation.objects.bulk_create(
-        (
-            Generation(
-                campaign=campaign,
-                product=cell.product,
-                template=cell.template,
-                template_version=plan.versions.get(cell.template.id),
-                model=cell.model,
-                variant=cell.variant,
-                language=cell.language or cell.product.language,
-                prompt_id=prompt_ids[plan.prompts[(cell.product.id, cell.template.id, cell.language)][0]],
-            )
-            for cell in plan.matrix.cells()
-        ),
-        batch_size=1000,
+    columns = _generation_columns()
+    at = [f.attname for f in columns].index("prompt_id")
+    for row in plan.rows:
+        row[at] = prompt_ids[row[at]]
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(Generation._meta.db_table)} ({', '.join(quote(f.column) for f in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
     )
+    with connection.cursor() as cursor:
+        for start in range(0, len(plan.rows), LAUNCH_INSERT_BATCH):
+            cursor.executemany(sql, plan.rows[start : start + LAUNCH_INSERT_BATCH])
 
 
 def campaign_launch(*, campaign_id: int, token: ApiToken | None = None) -> Campaign:
