@@ -70,6 +70,7 @@ def test_a_template_that_fails_to_render_is_a_422_naming_it(
     monkeypatch.setattr(launch, "messages_render", render)
     response = api.post(f"/campaigns/{campaign_id}/launch")
     assert_error(response, 422, "template_ids", f"'{failing.name}'", "more than 1000 times")
+    assert_error(api.get(f"/campaigns/{campaign_id}/estimate"), 422, "template_ids", f"'{failing.name}'")
     campaign = Campaign.objects.get(id=campaign_id)
     assert campaign.status == Campaign.Status.DRAFT
     assert not Generation.objects.filter(campaign=campaign).exists() and not campaign.prompts.exists()

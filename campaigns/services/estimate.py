@@ -23,7 +23,7 @@ from typing import Any
 
 from campaigns.engine.costs import cost_usd, estimate_tokens, worst_case_input_tokens
 from campaigns.models import Campaign, LLMModel, Product, PromptTemplate, TemplateVersion
-from campaigns.services.launch import languages_clean, matrix_check, messages_render, objects_by_ids
+from campaigns.services.launch import languages_clean, matrix_check, messages_render_or_invalid, objects_by_ids
 from campaigns.services.matrix import Matrix
 
 __all__ = ["EXPECTED_OUTPUT_RATIO", "campaign_estimate", "matrix_estimate"]
@@ -45,7 +45,7 @@ def _expected_input_tokens(messages: Sequence[dict[str, str]]) -> int:
 def _prompts(matrix: Matrix[Product, PromptTemplate | TemplateVersion, LLMModel]) -> list[_Prompt]:
     prompts = []
     for product, template, language in matrix.prompts():
-        messages = messages_render(template=template, product=product, language=language)
+        messages = messages_render_or_invalid(template, product, language)
         prompts.append(_Prompt(worst_case_input_tokens(messages), _expected_input_tokens(messages)))
     return prompts
 

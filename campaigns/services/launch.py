@@ -37,6 +37,7 @@ __all__ = [
     "languages_clean",
     "matrix_check",
     "messages_render",
+    "messages_render_or_invalid",
     "models_active",
     "objects_by_ids",
     "product_context",
@@ -206,7 +207,7 @@ def _plan(campaign: Campaign) -> _Plan:
     prompts: dict[str, list[dict[str, str]]] = {}
     digest_of: dict[tuple[int, int, str], str] = {}
     for product, template, language in matrix.prompts():
-        messages = _render_or_invalid(versions.get(template.id) or template, product, language)
+        messages = messages_render_or_invalid(versions.get(template.id) or template, product, language)
         digest = prompt_digest(messages)
         prompts.setdefault(digest, messages)
         digest_of[(product.id, template.id, language)] = digest
@@ -237,9 +238,10 @@ def _blank_row(campaign: Campaign) -> tuple[list[Any], dict[str, int]]:
     return row, {f.attname: i for i, f in enumerate(columns)}
 
 
-def _render_or_invalid(
+def messages_render_or_invalid(
     template: PromptTemplate | TemplateVersion, product: Product, language: str
 ) -> list[dict[str, str]]:
+    """:func:`messages_render`; a template that cannot render is an InvalidInput naming it."""
     try:
         return messages_render(template=template, product=product, language=language)
     except ValidationError as exc:
@@ -264,13 +266,16 @@ def _write(campaign: Campaign, plan: _Plan) -> None:
     for row in plan.rows:
         row[at] = prompt_ids[row[at]]
     quote = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(Generation._meta.db_table)} ({', '.join(quote(f.column) for f in columns)}) "
-        f"VALUES ({', '.join(['%s'] * len(columns))})"
-    )
+    table, names = quote(Generation._meta.db_table), ", ".join(quote(f.column) for f in columns)
     with connection.cursor() as cursor:
-        for start in range(0, len(plan.rows), LAUNCH_INSERT_BATCH):
-            cursor.executemany(sql, plan.rows[start : start + LAUNCH_INSERT_BATCH])
+        if connection.vendor == "postgresql":  # COPY: PostgreSQL's bulk load
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in plan.rows:
+                    copy.write_row(row)
+            return
+        insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"
+        for start in range(0, len(plan.rows), LAUNCH_INSERT_BATCH):  # one statement, rows bound in C
+            cursor.executemany(insert, plan.rows[start : start + LAUNCH_INSERT_BATCH])
 
 
 def campaign_launch(*, campaign_id: int, token: ApiToken | None = None) -> Campaign:
