@@ -81,3 +81,14 @@ def test_an_unexpected_api_error_is_json_without_a_traceback(
     assert "Traceback" not in response.content.decode() and "secret" not in response.content.decode()
     assert response.json()["detail"] == "internal server error; it was logged"
     assert "boom" in caplog.text  # logged for the operators, with its traceback
+
+
+def test_every_api_operation_documents_the_busy_503_and_its_retry_after() -> None:
+    from copygen.api import api
+
+    schema = api.get_openapi_schema()
+    operations = [op for path in schema["paths"].values() for op in path.values()]
+    assert operations
+    for op in operations:
+        busy = op["responses"][503]
+        assert "Retry-After" in busy["headers"], op["operationId"]
