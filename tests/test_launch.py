@@ -38,7 +38,7 @@ def _campaign(user: Any, catalog: dict[str, Any], **kwargs: Any) -> Campaign:
 
 def test_cells_that_differ_only_by_model_or_variant_share_one_stored_prompt(user: Any, catalog: dict[str, Any]) -> None:
     campaign = _campaign(user, catalog, variants=2, languages=["en", "fr"])
-    campaign_launch(campaign_id=campaign.id)
+    campaign_launch(campaign_id=campaign.id, actor=campaign.owner, token=None)
     assert campaign.generations.count() == 3 * 2 * 2 * 2 * 2
     assert Prompt.objects.filter(campaign=campaign).count() == 3 * 2 * 2  # products × templates × languages
     for g in campaign.generations.select_related("prompt", "product", "template_version"):
@@ -52,7 +52,7 @@ def test_identical_prompts_of_different_products_are_stored_once(user: Any, cata
         owner=user, name="Same words", product_ids=[p.id for p in catalog["products"]],
         template_ids=[template.id], model_ids=[catalog["models"][0].id],
     )
-    campaign_launch(campaign_id=campaign.id)
+    campaign_launch(campaign_id=campaign.id, actor=campaign.owner, token=None)
     assert campaign.generations.count() == 3 and Prompt.objects.filter(campaign=campaign).count() == 1
 
 
@@ -85,12 +85,12 @@ def test_a_campaign_launched_by_someone_else_while_rendering_is_not_launched_twi
     def plan_then_race(campaign: Campaign) -> Any:
         result = plan(campaign)
         monkeypatch.setattr(launch, "_plan", plan)
-        campaign_launch(campaign_id=campaign.id)  # the other launch wins while this one rendered
+        campaign_launch(campaign_id=campaign.id, actor=campaign.owner, token=None)  # the other launch wins while this one rendered
         return result
 
     monkeypatch.setattr(launch, "_plan", plan_then_race)
     with pytest.raises(CampaignStateError, match="only a draft can be launched"):
-        campaign_launch(campaign_id=campaign.id)
+        campaign_launch(campaign_id=campaign.id, actor=campaign.owner, token=None)
     assert campaign.generations.count() == 3 * 2 * 2  # written once
     assert Prompt.objects.filter(campaign=campaign).count() == 3 * 2
 
@@ -108,7 +108,7 @@ def test_a_draft_edited_while_rendering_is_refused_not_launched_with_stale_promp
 
     monkeypatch.setattr(launch, "_plan", plan_then_edit)
     with pytest.raises(CampaignStateError, match="changed while it was launching"):
-        campaign_launch(campaign_id=campaign.id)
+        campaign_launch(campaign_id=campaign.id, actor=campaign.owner, token=None)
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.DRAFT and not campaign.generations.exists()
 
@@ -178,7 +178,7 @@ def test_other_users_write_while_a_30000_cell_launch_runs(
 
     def run_launch() -> None:
         try:
-            outcome["campaign"] = campaign_launch(campaign_id=campaign.id)
+            outcome["campaign"] = campaign_launch(campaign_id=campaign.id, actor=campaign.owner, token=None)
         except BaseException as exc:  # reported by the assertion below
             outcome["error"] = exc
         finally:

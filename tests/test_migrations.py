@@ -21,7 +21,7 @@ def test_no_model_change_lacks_a_migration(db: object) -> None:  # makemigration
 @pytest.mark.django_db(transaction=True)
 def test_existing_messages_move_into_one_prompt_per_distinct_text() -> None:
     executor = MigrationExecutor(connection)
-    before, after = [("campaigns", "0008_provider_api_key_ascii")], [("campaigns", "0010_launch_prompts_required")]
+    before, after = [("campaigns", "0009_access")], [("campaigns", "0011_launch_prompts_required")]
     try:
         executor.migrate(before)
         old = executor.loader.project_state(before).apps

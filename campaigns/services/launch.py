@@ -24,6 +24,7 @@ from campaigns.models import (
     PromptTemplate,
     TemplateVersion,
 )
+from campaigns.services.access import campaign_act_check
 from campaigns.services.budgets import QuotaRefusal, quota_check_launch
 from campaigns.services.errors import CampaignStateError, InvalidInput, QuotaExceeded, full_clean_or_invalid
 from campaigns.services.matrix import Matrix, MatrixTooLarge
@@ -278,13 +279,18 @@ def _write(campaign: Campaign, plan: _Plan) -> None:
             cursor.executemany(insert, plan.rows[start : start + LAUNCH_INSERT_BATCH])
 
 
-def campaign_launch(*, campaign_id: int, token: ApiToken | None = None) -> Campaign:
+def campaign_launch(*, campaign_id: int, actor: Any, token: ApiToken | None) -> Campaign:
     """Persist every generation of the campaign (queued), then wake the engine.
 
-    ``token`` is the API token that launched it, whose quotas then apply too. Prompts are
-    rendered before the write transaction, so the database's write lock is held only for
-    the inserts; the campaign's state is checked again under its row lock.
+    The one way to launch, for every path (UI, API, websocket): ``actor`` is the signed-in
+    user or the token's owner and must see the campaign; ``token`` is the API token they act
+    with (None for a browser session), which needs the ``launch`` scope and whose quotas then
+    apply too, the campaign's spend being reported under it.
+
+    Prompts are rendered before the write transaction, so the database's write lock is held
+    only for the inserts; the campaign's state is checked again under its row lock.
     """
+    token = campaign_act_check(actor=actor, token=token, campaign_id=campaign_id, scope=ApiToken.Scope.LAUNCH)
     campaign = Campaign.objects.get(id=campaign_id)
     _draft_or_error(campaign)
     plan = _plan(campaign)
@@ -306,8 +312,12 @@ def campaign_launch(*, campaign_id: int, token: ApiToken | None = None) -> Campa
     return campaign
 
 
-def campaign_cancel(*, campaign_id: int) -> Campaign:
-    """Cancel queued cells now and stop the running ones (their partial text and cost are kept)."""
+def campaign_cancel(*, campaign_id: int, actor: Any, token: ApiToken | None) -> Campaign:
+    """Cancel queued cells now and stop the running ones (their partial text and cost are kept).
+
+    Who may: as for :func:`campaign_launch` (a token needs the ``launch`` scope).
+    """
+    campaign_act_check(actor=actor, token=token, campaign_id=campaign_id, scope=ApiToken.Scope.LAUNCH)
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(id=campaign_id)
         if campaign.status != Campaign.Status.RUNNING:

@@ -47,7 +47,7 @@ def prompts_to_messages(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("campaigns", "0008_provider_api_key_ascii"),
+        ("campaigns", "0009_access"),
     ]
 
     operations = [
