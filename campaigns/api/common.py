@@ -87,7 +87,7 @@ class ApiRouter(Router):
             if isinstance(response, dict):
                 kwargs["response"] = {409: ErrorOut, **response}
         if isinstance(response, dict):
-            kwargs["response"] = response = {**response, 503: ErrorOut}
+            kwargs["response"] = response = {**kwargs["response"], 503: ErrorOut}
         if isinstance(response, dict) and 429 in response:
             extra = dict(kwargs.get("openapi_extra") or {})
             documented = dict(extra.get("responses") or {})
