@@ -47,7 +47,7 @@ def prompts_to_messages(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("campaigns", "0009_access"),
+        ("campaigns", "0010_liquid_templates"),
     ]
 
     operations = [

@@ -15,7 +15,7 @@ import campaigns.models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("campaigns", "0010_launch_prompts"),
+        ("campaigns", "0011_launch_prompts"),
     ]
 
     operations = [
