@@ -9,9 +9,11 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet, Sum
 from django.http import HttpRequest
 
+from campaigns.forms import AttributesField as AttributesFormField
 from campaigns.models import (
     ApiToken,
     Attempt,
+    AttributesField,
     Campaign,
     CampaignPrice,
     Generation,
@@ -188,6 +190,7 @@ class LLMModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    formfield_overrides = {AttributesField: {"form_class": AttributesFormField}}  # bounded before decoding
     list_display = ["name", "language", "owner", "updated_at"]
     list_filter = ["language"]
     search_fields = ["name", "description"]

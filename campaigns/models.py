@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -15,6 +16,7 @@ from campaigns.crypto import EncryptedTextField
 from campaigns.engine.status import TERMINAL as TERMINAL_STATUSES
 from campaigns.engine.status import BreakerState, GenerationStatus
 from campaigns.providers.openai_compatible import API_KEY_CHARS
+from campaigns.services.products import MAX_DESCRIPTION_CHARS, json_too_deep, product_check
 from campaigns.templating import validate_template_source
 
 MONEY = {"max_digits": 20, "decimal_places": 10}
@@ -34,12 +36,30 @@ class Team(models.Model):
         return self.name
 
 
+# Stored attributes nested deeper than this are not decoded (a row written before the
+# limits of campaigns.services.products could otherwise exhaust the stack of every reader).
+READABLE_JSON_DEPTH = 100
+UNREADABLE_ATTRIBUTES = {"_error": f"attributes nested more than {READABLE_JSON_DEPTH} levels deep; save new ones"}
+
+
+class AttributesField(models.JSONField):
+    """A JSON column whose too-deeply nested stored values read as a notice instead of failing."""
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        if isinstance(value, str) and json_too_deep(value, READABLE_JSON_DEPTH):
+            return dict(UNREADABLE_ATTRIBUTES)
+        return super().from_db_value(value, expression, connection)
+
+
 class Product(models.Model):
-    """An item of the catalog; its fields are what templates render from."""
+    """An item of the catalog; its fields are what templates render from.
+
+    What a product may hold is checked in one place, ``campaigns.services.products``.
+    """
 
     name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
-    attributes = models.JSONField(default=dict, blank=True)
+    description = models.TextField(blank=True, max_length=MAX_DESCRIPTION_CHARS)
+    attributes = AttributesField(default=dict, blank=True)
     language = models.CharField(max_length=35, default="en")
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -54,8 +74,7 @@ class Product(models.Model):
         return self.name
 
     def clean(self) -> None:
-        if not isinstance(self.attributes, dict):
-            raise ValidationError({"attributes": "attributes must be a JSON object"})
+        product_check(self)
 
 
 class PromptTemplate(models.Model):
@@ -359,6 +378,26 @@ class CampaignPrice(models.Model):
         return f"{self.campaign_id}: {self.model_id} ${self.input_usd_per_mtok}/${self.output_usd_per_mtok}"
 
 
+class Prompt(models.Model):
+    """The chat messages of a campaign's cells, rendered at launch and stored once.
+
+    Cells that differ only by model or variant send the same prompt: a campaign stores
+    one row per distinct prompt (``digest`` is the SHA-256 of the messages as canonical
+    JSON), not one per cell.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="prompts", db_index=False)
+    digest = models.CharField(max_length=64)
+    messages = models.JSONField(help_text="the chat messages rendered and pinned at launch")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "digest"], name="uniq_prompt_per_campaign")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.digest[:12]}"
+
+
 class Generation(models.Model):
     """One cell of a campaign: one product, template, model and variant."""
 
@@ -386,7 +425,9 @@ class Generation(models.Model):
     )
     variant = models.PositiveIntegerField(default=1)
     language = models.CharField(max_length=35, blank=True)
-    messages = models.JSONField(help_text="the chat messages rendered and pinned at launch")
+    prompt = models.ForeignKey(
+        Prompt, on_delete=models.CASCADE, related_name="+", help_text="the chat messages sent, shared by its twins"
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)  # gen_claim_idx leads with it
     text = models.TextField(blank=True)
     ttft_ms = models.FloatField(null=True, blank=True)

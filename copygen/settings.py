@@ -98,6 +98,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "copygen.middleware.DatabaseBusyMiddleware",
 ]
 
 ROOT_URLCONF = "copygen.urls"

@@ -165,14 +165,14 @@ def test_saving_a_used_template_names_the_campaigns_that_keep_the_earlier_text(
 ) -> None:
     campaign = finished_campaign(user, catalog, name="Launched one")
     template = catalog["templates"][0]
-    pinned = campaign.generations.filter(template=template).first().messages
+    pinned = campaign.generations.filter(template=template).first().prompt.messages
     client = client_for(user)
     url = reverse("campaigns:template_edit", args=[template.pk])
     response = client.post(
         url, {"name": template.name, "system_prompt": "", "body": "New {{ product.name }}"}, follow=True
     )
     assert "“Launched one” used the earlier text" in response.content.decode()
-    assert campaign.generations.filter(template=template).first().messages == pinned
+    assert campaign.generations.filter(template=template).first().prompt.messages == pinned
     # Renaming alone changes no prompt: no such note.
     response = client.post(url, {"name": "Renamed", "system_prompt": "", "body": "New {{ product.name }}"}, follow=True)
     assert "earlier text" not in response.content.decode()
@@ -311,7 +311,7 @@ def test_review_page_compares_models_side_by_side(client_for: Any, user: Any, ca
     html = response.content.decode()
     assert html.count("data-review-cell") == 3 * 8 * 2
     first = campaign.generations.order_by("id").first()
-    assert first.messages[-1]["content"] in html.replace("&#x27;", "'")  # the pinned prompt
+    assert first.prompt.messages[-1]["content"] in html.replace("&#x27;", "'")  # the pinned prompt
 
 
 def test_review_filters(client_for: Any, user: Any, catalog: dict[str, Any]) -> None:

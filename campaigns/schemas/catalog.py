@@ -9,6 +9,7 @@ from ninja import Schema
 from pydantic import ConfigDict, Field
 
 from campaigns.schemas.common import In, Language, Name, PageParams, PatchSchema, RowErrorOut, Search
+from campaigns.services.products import MAX_ATTRIBUTES_BYTES, MAX_ATTRIBUTES_DEPTH, MAX_DESCRIPTION_CHARS
 from campaigns.templating import max_template_chars
 
 TEMPLATE_CHARS = max_template_chars()  # COPYGEN_MAX_TEMPLATE_CHARS
@@ -41,6 +42,10 @@ TEMPLATE_EXAMPLE = {
     "system_prompt": "You are a senior copywriter. Answer in {{ language }}.",
     "body": "Write a punchy tagline for {{ product.name }}. {{ product.description }}",
 }
+ATTRIBUTES_HELP = (
+    f"a JSON object (templates read it): at most {MAX_ATTRIBUTES_BYTES} bytes as compact JSON, "
+    f"nested at most {MAX_ATTRIBUTES_DEPTH} levels deep, numbers finite"
+)
 STAMPS = {"created_at": "2026-03-01T09:30:00Z", "updated_at": "2026-03-02T11:00:00Z"}
 
 
@@ -48,8 +53,8 @@ class ProductIn(In):
     model_config = ConfigDict(json_schema_extra={"examples": [PRODUCT_EXAMPLE]})
 
     name: Name
-    description: str = Field("", max_length=100_000)
-    attributes: dict[str, Any] = Field(default_factory=dict, description="a JSON object; templates read it")
+    description: str = Field("", max_length=MAX_DESCRIPTION_CHARS)
+    attributes: dict[str, Any] = Field(default_factory=dict, description=ATTRIBUTES_HELP)
     language: Language = "en"
 
 
@@ -57,8 +62,8 @@ class ProductPatch(PatchSchema):
     model_config = ConfigDict(json_schema_extra={"examples": [{"attributes": {"color": "navy"}}]})
 
     name: Name | None = None
-    description: str | None = Field(None, max_length=100_000)
-    attributes: dict[str, Any] | None = None
+    description: str | None = Field(None, max_length=MAX_DESCRIPTION_CHARS)
+    attributes: dict[str, Any] | None = Field(None, description=ATTRIBUTES_HELP)
     language: Language | None = None
 
 

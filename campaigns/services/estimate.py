@@ -27,7 +27,8 @@ from typing import Any
 
 from campaigns.engine.costs import cost_usd, estimate_tokens, worst_case_input_tokens
 from campaigns.models import Campaign, LLMModel, Product, PromptTemplate, TemplateVersion
-from campaigns.services.launch import cells_check, languages_clean, messages_render, objects_by_ids
+from campaigns.services.launch import languages_clean, matrix_check, messages_render_or_invalid, objects_by_ids
+from campaigns.services.matrix import Matrix
 
 __all__ = ["EXPECTED_OUTPUT_RATIO", "MAX_COMPARED_MODELS", "campaign_estimate", "matrix_estimate", "models_compare"]
 
@@ -46,15 +47,11 @@ def _expected_input_tokens(messages: Sequence[dict[str, str]]) -> int:
     return sum(estimate_tokens(str(m.get("content", ""))) + EXPECTED_TOKENS_PER_MESSAGE for m in messages)
 
 
-def _prompts(
-    products: Sequence[Product], templates: Sequence[PromptTemplate], languages: Sequence[str]
-) -> list[_Prompt]:
+def _prompts(matrix: Matrix[Product, PromptTemplate | TemplateVersion, LLMModel]) -> list[_Prompt]:
     prompts = []
-    for product in products:
-        for template in templates:
-            for language in languages or [""]:
-                messages = messages_render(template=template, product=product, language=language)
-                prompts.append(_Prompt(worst_case_input_tokens(messages), _expected_input_tokens(messages)))
+    for product, template, language in matrix.prompts():
+        messages = messages_render_or_invalid(template, product, language)
+        prompts.append(_Prompt(worst_case_input_tokens(messages), _expected_input_tokens(messages)))
     return prompts
 
 
@@ -98,13 +95,13 @@ def _estimate(
     max_tokens: int,
     compare_models: bool = False,
 ) -> dict[str, Any]:
-    cells = len(products) * len(templates) * max(1, len(languages)) * len(models) * variants
-    cells_check(cells)
-    prompts = _prompts(products, templates, languages)
+    matrix = Matrix(products, templates, models, variants, languages)
+    matrix_check(matrix)
+    prompts = _prompts(matrix)
     rows = [_model_row(model, prompts, variants, max_tokens) for model in models]
     return {
         "comparison": models_compare(prompts, variants, max_tokens) if compare_models else None,
-        "cells": cells,
+        "cells": matrix.size,
         "prompts": len(prompts),
         "max_tokens": max_tokens,
         "expected_output_ratio": EXPECTED_OUTPUT_RATIO,

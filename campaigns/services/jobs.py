@@ -111,7 +111,7 @@ def _candidates(now: Any, limit: int, owner: str) -> list[Generation]:
     per_campaign: list[list[Generation]] = []
     for campaign_id in campaign_ids:
         qs = Generation.objects.filter(_runnable(now, owner), campaign_id=campaign_id).order_by("id")
-        rows = list(locked(qs, skip_locked=True).select_related("model__provider", "model__fallback__provider")[:limit])
+        rows = list(locked(qs, skip_locked=True).select_related("prompt", "model__provider", "model__fallback__provider")[:limit])
         if rows:
             per_campaign.append(rows)
     ordered: list[Generation] = []
@@ -148,7 +148,7 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
             spec = _model_spec(gen.model, providers, campaign_id=gen.campaign_id, pinned=pinned)
             if gen.status == RUNNING:
                 _account_interrupted_attempt(gen, campaign, ledger, spec)
-            outcome = ledger.reserve(gen, spec.worst_case_usd(gen.messages, campaign.max_tokens))
+            outcome = ledger.reserve(gen, spec.worst_case_usd(gen.prompt.messages, campaign.max_tokens))
             if not outcome.ok:
                 if outcome.wait:
                     blocked.add(campaign.id)  # settling cells in flight may free money: wait
@@ -169,7 +169,7 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
                 id=gen.id,
                 campaign_id=gen.campaign_id,
                 model=_model_spec(gen.model, providers, campaign_id=gen.campaign_id, pinned=pinned),
-                messages=gen.messages,
+                messages=gen.prompt.messages,
                 max_tokens=ledger.campaigns[gen.campaign_id].max_tokens,
                 temperature=ledger.campaigns[gen.campaign_id].temperature,
                 attempts_before=gen.attempts,
@@ -208,7 +208,7 @@ def _publish_later(events: list[dict[str, Any]]) -> None:
 def _account_interrupted_attempt(gen: Generation, campaign: Campaign, ledger: Ledger, spec: ModelSpec) -> None:
     """Taking over an expired lease: bill the lost attempt (estimated from the progress its
     engine last reported) and free its reservation, so the cell is reserved afresh."""
-    tokens_in = estimate_input_tokens(gen.messages)
+    tokens_in = estimate_input_tokens(gen.prompt.messages)
     tokens_out = min(campaign.max_tokens, estimate_tokens(utf8_bytes=gen.progress_bytes))
     cost = spec.cost_usd(tokens_in, tokens_out)
     gen.attempts += 1
