@@ -21,6 +21,7 @@ import httpx
 import orjson
 from httpx_sse import EventSource, SSEError
 
+from campaigns.providers.base import TritonEndpoint
 from campaigns.providers.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -59,6 +60,9 @@ class ChatRequest:
     read_timeout: float = 60.0
     deadline: float | None = None
     """Wall-clock seconds for the whole attempt; read timeouts alone don't stop a dripping stream."""
+    # gRPC (Triton) models only ------------------------------------------------------------
+    triton: TritonEndpoint | None = None
+    """Set for a model served over Triton's gRPC inference service (then ``base_url`` is unused)."""
 
 
 @dataclass(frozen=True)
