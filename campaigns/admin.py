@@ -23,6 +23,7 @@ from campaigns.models import (
     Team,
     validate_api_key,
 )
+from campaigns.providers.base import TRITON_GRPC
 
 
 class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -35,7 +36,9 @@ class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = Provider
-        fields = ["name", "base_url", "api_key", "max_concurrency", "rpm_limit", "tpm_limit", "timeout", "max_retries"]
+        fields = ["name", "base_url", "api_key", "max_concurrency", "rpm_limit", "tpm_limit", "timeout", "max_retries",
+                  # how it is called: openai (base_url) or triton-grpc (target, tls, CA bundle)
+                  "protocol", "target", "tls", "ca_bundle"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -57,19 +60,22 @@ class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
 class LLMModelInline(admin.TabularInline):  # type: ignore[type-arg]
     model = LLMModel
     extra = 0
-    fields = ["name", "label", "input_usd_per_mtok", "output_usd_per_mtok", "is_active"]
+    fields = ["name", "label", "input_usd_per_mtok", "output_usd_per_mtok", "is_active",
+              "preset", "prompt_format"]  # triton-grpc models
 
 
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = ProviderForm
-    list_display = ["name", "base_url", "key", "max_concurrency", "rpm_limit", "tpm_limit", "timeout", "breaker"]
-    search_fields = ["name", "base_url"]
+    list_display = ["name", "protocol", "endpoint", "key", "max_concurrency", "rpm_limit", "tpm_limit", "timeout",
+                    "breaker"]
+    list_filter = ["protocol"]
+    search_fields = ["name", "base_url", "target"]
     readonly_fields = ["breaker_state", "breaker_changed_at"]
     inlines = [LLMModelInline]
     actions = ["test_connection"]
 
-    @admin.action(description="Test connection (list models with the key)")
+    @admin.action(description="Test connection (openai: list models with the key; triton-grpc: server and models ready)")
     def test_connection(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
         from campaigns.services.providers import provider_test_connection
 
@@ -83,6 +89,12 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         when = f" since {obj.breaker_changed_at:%Y-%m-%d %H:%M:%S}" if obj.breaker_changed_at else ""
         return f"{obj.breaker_state}{when}"
 
+    @admin.display(description="endpoint")
+    def endpoint(self, obj: Provider) -> str:
+        if obj.protocol == TRITON_GRPC:
+            return f"{'grpcs' if obj.tls else 'grpc'}://{obj.target}"
+        return obj.base_url
+
     @admin.display(description="API key")
     def key(self, obj: Provider) -> str:
         return f"…{obj.api_key_hint}" if obj.api_key_hint else "—"
@@ -90,8 +102,9 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(LLMModel)
 class LLMModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["__str__", "name", "provider", "input_usd_per_mtok", "output_usd_per_mtok", "fallback", "is_active"]
-    list_filter = ["provider", "is_active"]
+    list_display = ["__str__", "name", "provider", "input_usd_per_mtok", "output_usd_per_mtok", "fallback", "is_active",
+                    "preset", "prompt_format"]
+    list_filter = ["provider", "is_active", "preset"]
     search_fields = ["name", "label"]
     list_editable = ["input_usd_per_mtok", "output_usd_per_mtok", "is_active"]
 

@@ -24,7 +24,11 @@ from campaigns.schemas import (
     ProviderTestOut,
 )
 from campaigns.services.errors import InvalidInput
-from campaigns.services.providers import provider_test_connection_async
+from campaigns.services.providers import (
+    model_protocol_fields,
+    provider_protocol_fields,
+    provider_test_connection_async,
+)
 
 __all__ = ["router"]
 
@@ -38,12 +42,12 @@ def _provider_fields(data: dict[str, Any], provider: Provider) -> dict[str, Any]
     """The model fields of ``data``; a sent ``api_key`` is stored encrypted with its hint."""
     if "api_key" in data:
         provider.set_api_key(data.pop("api_key"))
-    return data
+    return provider_protocol_fields(data, provider)
 
 
 @router.get("/providers", response=responses(200, PageOut[ProviderOut]), tags=["providers"])
 async def provider_list(request: HttpRequest, filters: Query[ProviderFilters]) -> dict[str, Any]:
-    return await asearch_page(Provider.objects.all(), filters, "name", "base_url")
+    return await asearch_page(Provider.objects.all(), filters, "name", "base_url", "target")
 
 
 @router.post(
@@ -78,7 +82,11 @@ async def provider_update(request: HttpRequest, provider_id: ObjectId, payload: 
     tags=["providers"],
 )
 async def provider_test(request: HttpRequest, provider_id: ObjectId) -> dict[str, Any]:
-    """Check the key against the provider (lists its models): ok, invalid key, unreachable, rate limited."""
+    """Check the key against the provider: ok, invalid key, unreachable, rate limited, error.
+
+    openai: lists its models with the key. triton-grpc: ServerLive, then ModelReady and
+    ModelMetadata of each active model (the preset's tensors present; what is missing is named).
+    """
     provider = await aget_or_404(Provider.objects.all(), provider_id, "provider")
     result = await provider_test_connection_async(provider)
     return {
@@ -129,7 +137,7 @@ async def model_list(request: HttpRequest, filters: Query[LLMModelFilters]) -> d
     openapi_extra=links(201, "model_id", "model_detail", "model_update", "model_delete"),
 )
 async def model_create(request: HttpRequest, payload: LLMModelIn) -> Status:
-    data = payload.dict()
+    data = model_protocol_fields(payload.dict())
     await _check_references(data)
     return Status(201, await asave(LLMModel(), **data))
 
@@ -142,7 +150,7 @@ async def model_detail(request: HttpRequest, model_id: ObjectId) -> LLMModel:
 @router.patch("/models/{model_id}", response=responses(200, LLMModelOut, 404), auth=STAFF_ADMIN, tags=["models"])
 async def model_update(request: HttpRequest, model_id: ObjectId, payload: LLMModelPatch) -> LLMModel:
     model = await aget_or_404(LLMModel.objects.all(), model_id, "model")
-    data = payload.dict(exclude_unset=True)
+    data = model_protocol_fields(payload.dict(exclude_unset=True))
     await _check_references(data, model_id)
     return await asave(model, **data)
 

@@ -131,6 +131,11 @@ class Engine:
             on_rate_limited=self._rate_limited,
         )
 
+    async def aclose(self) -> None:
+        """Close the engine's provider connections (the HTTP client and the gRPC channels)."""
+        await self._context.grpc.aclose()
+        await self.client.aclose()
+
     # --- control -------------------------------------------------------------------------
     def wake(self) -> None:
         self._wake.set()

@@ -20,6 +20,12 @@ class ProviderSpec:
     max_retries: int = 2
     rpm_limit: int | None = None
     tpm_limit: int | None = None
+    # How the provider is called (gRPC fields used by ``triton-grpc`` only) -----------------
+    protocol: str = "openai"
+    """``openai`` (HTTP, ``base_url``) or ``triton-grpc`` (``target``, ``tls``, ``ca_bundle``)."""
+    target: str = ""
+    tls: bool = False
+    ca_bundle: str = ""
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,11 @@ class ModelSpec:
     output_usd_per_mtok: Decimal
     fallback: ModelSpec | None = None
     """Used when retries are exhausted on a retryable error."""
+    # Triton gRPC models only ----------------------------------------------------------------
+    preset: str = "vllm"
+    """``vllm`` | ``tensorrt_llm``: the tensor names of the model's backend."""
+    prompt_format: str = "chatml"
+    """``chatml`` | ``llama3`` | ``plain``: how the pinned messages become ``text_input``."""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 __all__ = [
     "OPENAI",
     "PRESETS",
+    "PROMPT_FORMAT_NAMES",
     "PROTOCOLS",
+    "TARGET_PATTERN",
     "TRITON_GRPC",
     "OpenAICompatible",
     "Provider",
@@ -39,6 +41,13 @@ PROTOCOLS = (OPENAI, TRITON_GRPC)
 
 PRESETS = ("vllm", "tensorrt_llm")
 """The tensor layouts of Triton's LLM backends: the vLLM backend, the TensorRT-LLM ensemble."""
+
+PROMPT_FORMAT_NAMES = ("chatml", "llama3", "plain")
+"""How chat messages become a raw prompt (see :mod:`campaigns.providers.prompt_formats`)."""
+
+TARGET_PATTERN = r"^(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):[0-9]{1,5}$"
+"""A gRPC target as ``host:port`` (a name, an IPv4 address or a bracketed IPv6 one); the
+model's validator and the API schema both use it."""
 
 
 @dataclass(frozen=True)

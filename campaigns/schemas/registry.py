@@ -1,13 +1,14 @@
-"""Providers (OpenAI-compatible endpoints) and their models with prices."""
+"""Providers (OpenAI-compatible HTTP or Triton gRPC endpoints) and their models with prices."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from campaigns.providers.base import TARGET_PATTERN
 from campaigns.providers.openai_compatible import API_KEY_CHARS
 from campaigns.schemas.common import In, Money, Name, ObjectId, PageParams, PatchSchema, Price, Search
 
@@ -45,16 +46,49 @@ MODEL_EXAMPLE = {
 }
 
 
+# Protocols: which fields each one takes (the models' validation enforces the same, naming the field).
+Protocol = Literal["openai", "triton-grpc"]
+PROTOCOL_HELP = "openai: OpenAI-compatible HTTP at base_url; triton-grpc: Triton / KServe v2 gRPC at target"
+TARGET_HELP = "triton-grpc only: host:port of the gRPC server, e.g. triton.internal:8001"
+CA_HELP = "triton-grpc with tls only: PEM certificates to trust instead of the system roots"
+PROTOCOL_RULES = {
+    "if": {"properties": {"protocol": {"const": "triton-grpc"}}, "required": ["protocol"]},
+    "then": {"required": ["target"], "not": {"required": ["base_url"]}},
+    "else": {
+        "required": ["base_url"],
+        "not": {"anyOf": [{"required": ["target"]}, {"required": ["ca_bundle"]}]},
+        "properties": {"tls": {"const": False}},
+    },
+}
+GRPC_PROVIDER_EXAMPLE = {"name": "Triton", "protocol": "triton-grpc", "target": "triton.internal:8001", "tls": False}
+Preset = Literal["vllm", "tensorrt_llm"]
+PromptFormat = Literal["chatml", "llama3", "plain"]
+PRESET_HELP = "models of triton-grpc providers only (required there): vllm backend or tensorrt_llm ensemble tensors"
+FORMAT_HELP = "models of triton-grpc providers only (required there): how the messages become text_input"
+
+
 class ProviderIn(In):
-    model_config = ConfigDict(json_schema_extra={"examples": [{**PROVIDER_EXAMPLE, "api_key": "sk-example-1234"}]})
+    """``protocol`` decides the endpoint's fields: ``base_url`` for openai; ``target``, ``tls``, ``ca_bundle`` for triton-grpc."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{**PROVIDER_EXAMPLE, "api_key": "sk-example-1234"}, GRPC_PROVIDER_EXAMPLE],
+            "allOf": [PROTOCOL_RULES],
+        }
+    )
 
     name: str = Field(min_length=1, max_length=100)
+    protocol: Protocol = Field("openai", description=PROTOCOL_HELP)
     base_url: str = Field(
+        "",
         min_length=1,
         max_length=500,
-        description="e.g. https://api.openai.com/v1",
+        description="openai only (required there): e.g. https://api.openai.com/v1",
         json_schema_extra={"format": "uri", "pattern": "^https?://"},
     )
+    target: str = Field("", max_length=260, pattern=TARGET_PATTERN, description=TARGET_HELP)
+    tls: bool = Field(False, description="triton-grpc only: gRPC over TLS")
+    ca_bundle: str = Field("", max_length=65536, description=CA_HELP)
     api_key: str = Field("", max_length=1000, pattern=KEY_PATTERN, description=KEY_HELP)
     max_concurrency: int = Field(16, ge=1, le=10_000, description="requests in flight at once, over every process")
     rpm_limit: int | None = Field(None, ge=1, le=10**9, description="requests per minute")
@@ -70,6 +104,12 @@ class ProviderPatch(PatchSchema):
 
     name: str | None = Field(None, min_length=1, max_length=100)
     base_url: str | None = Field(None, min_length=1, max_length=500, json_schema_extra={"pattern": "^https?://"})
+    protocol: Protocol | None = Field(
+        None, description=PROTOCOL_HELP + "; changing it drops the other protocol's fields unless they are sent too"
+    )
+    target: str | None = Field(None, max_length=260, pattern=TARGET_PATTERN, description=TARGET_HELP)
+    tls: bool | None = None
+    ca_bundle: str | None = Field(None, max_length=65536, description=CA_HELP)
     api_key: str | None = Field(None, max_length=1000, pattern=KEY_PATTERN, description=KEY_HELP)
     max_concurrency: int | None = Field(None, ge=1, le=10_000)
     rpm_limit: int | None = Field(None, ge=1, le=10**9)
@@ -84,6 +124,10 @@ class ProviderOut(Schema):
                 {
                     "id": 1,
                     **PROVIDER_EXAMPLE,
+                    "protocol": "openai",
+                    "target": "",
+                    "tls": False,
+                    "ca_bundle": "",
                     "api_key_hint": "1234",
                     "breaker_state": "closed",
                     "created_at": "2026-03-01T09:30:00Z",
@@ -94,7 +138,11 @@ class ProviderOut(Schema):
 
     id: int
     name: str
-    base_url: str
+    protocol: str = Field(description="openai | triton-grpc")
+    base_url: str = Field(description="openai only; empty for triton-grpc")
+    target: str = Field(description="triton-grpc only: host:port; empty for openai")
+    tls: bool
+    ca_bundle: str
     api_key_hint: str = Field(description="the last 4 characters of the key")
     max_concurrency: int
     rpm_limit: int | None
@@ -105,7 +153,7 @@ class ProviderOut(Schema):
 
 
 class ProviderFilters(PageParams):
-    search: Search = Field("", description="in the name or the base URL")
+    search: Search = Field("", description="in the name, the base URL or the gRPC target")
     ordering: Literal["name", "-name", "id", "-id", "created_at", "-created_at"] = "name"
 
 
@@ -119,10 +167,12 @@ class LLMModelIn(In):
     label: str = Field("", max_length=200, description="display name; defaults to the name")
     is_active: bool = Field(True, description="inactive models cannot be put in new campaigns")
     fallback_id: ObjectId | None = Field(None, description="a model used when retries are exhausted")
+    preset: Preset | None = Field(None, description=PRESET_HELP)
+    prompt_format: PromptFormat | None = Field(None, description=FORMAT_HELP)
 
 
 class LLMModelPatch(PatchSchema):
-    NULLABLE = frozenset({"fallback_id"})
+    NULLABLE = frozenset({"fallback_id", "preset", "prompt_format"})
     model_config = ConfigDict(json_schema_extra={"examples": [{"output_usd_per_mtok": "0.5", "is_active": False}]})
 
     name: Name | None = None
@@ -131,6 +181,8 @@ class LLMModelPatch(PatchSchema):
     label: str | None = Field(None, max_length=200)
     is_active: bool | None = None
     fallback_id: ObjectId | None = None
+    preset: Preset | None = Field(None, description=PRESET_HELP)
+    prompt_format: PromptFormat | None = Field(None, description=FORMAT_HELP)
 
 
 class LLMModelOut(Schema):
@@ -146,6 +198,16 @@ class LLMModelOut(Schema):
     output_usd_per_mtok: Money
     is_active: bool
     fallback_id: int | None
+    preset: Preset | None = Field(None, description="triton-grpc models only")
+    prompt_format: PromptFormat | None = Field(None, description="triton-grpc models only")
+
+    @staticmethod
+    def resolve_preset(obj: Any) -> str | None:
+        return obj.preset or None
+
+    @staticmethod
+    def resolve_prompt_format(obj: Any) -> str | None:
+        return obj.prompt_format or None
 
 
 class LLMModelFilters(PageParams):

@@ -56,6 +56,10 @@ def _model_spec(model: LLMModel, providers: dict[int, ProviderSpec], *, with_fal
             max_retries=provider.max_retries,
             rpm_limit=provider.rpm_limit,
             tpm_limit=provider.tpm_limit,
+            protocol=provider.protocol,
+            target=provider.target,
+            tls=provider.tls,
+            ca_bundle=provider.ca_bundle,
         )
     fallback = model.fallback if with_fallback and model.fallback_id and model.fallback_id != model.id else None
     return ModelSpec(
@@ -65,6 +69,8 @@ def _model_spec(model: LLMModel, providers: dict[int, ProviderSpec], *, with_fal
         input_usd_per_mtok=model.input_usd_per_mtok,
         output_usd_per_mtok=model.output_usd_per_mtok,
         fallback=_model_spec(fallback, providers, with_fallback=False) if fallback is not None else None,
+        preset=model.preset or "vllm",
+        prompt_format=model.prompt_format or "chatml",
     )
 
 

@@ -65,7 +65,7 @@ class Command(BaseCommand):
             loop.add_signal_handler(sig, shutdown)
         if stop_requested.is_set():
             self.stdout.write(f"generation worker {engine.owner} stopped before it claimed anything")
-            await engine.client.aclose()
+            await engine.aclose()
             return
         listener = asyncio.create_task(self.listen(engine))
         self.stdout.write(f"generation worker {engine.owner} running (max {engine.max_in_flight} in flight)")
@@ -77,7 +77,7 @@ class Command(BaseCommand):
             listener.cancel()
             # Never let the channel layer's cancellation hold the exit up.
             await asyncio.wait([listener], timeout=5)
-            await asyncio.wait([asyncio.ensure_future(engine.client.aclose())], timeout=5)
+            await asyncio.wait([asyncio.ensure_future(engine.aclose())], timeout=5)
         self.stdout.write(f"generation worker {engine.owner} stopped")
         self.stdout.flush()
 
