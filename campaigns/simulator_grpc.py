@@ -92,6 +92,10 @@ def _decode_inputs(request: service_pb2.ModelInferRequest) -> dict[str, Any]:
     return values
 
 
+_END = service_pb2.ModelStreamInferResponse()
+"""Not sent: tells the stream's handler to end the stream with OK."""
+
+
 class SimulatorInferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
     """The servicer; state (configuration, faults, records) is the HTTP simulator's."""
 
@@ -134,6 +138,8 @@ class SimulatorInferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         await self._check_auth(context)
         async for request in request_iterator:
             async for response in self._generate(request, context):
+                if response is _END:
+                    return  # the "empty" fault: the server ends the stream without answering
                 yield response
 
     async def _generate(
@@ -193,6 +199,7 @@ class SimulatorInferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         sim.completions[stream.response_id] = record
         try:
             if fault == "empty":
+                yield _END
                 return
             await asyncio.sleep(cfg.ttft_ms * _spread(rng, cfg.jitter) / 1000.0)
             half = len(tokens) // 2

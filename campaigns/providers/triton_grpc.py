@@ -296,9 +296,12 @@ class TritonGrpc:
         state = _Stream(on_delta)
         call = stub.ModelStreamInfer(metadata=metadata, timeout=request.deadline)
         try:
-            await call.write(build_request(request, endpoint, request_id=uuid.uuid4().hex))
-            await call.done_writing()
+            try:
+                await call.write(build_request(request, endpoint, request_id=uuid.uuid4().hex))
+            except grpc.aio.AioRpcError as exc:
+                raise await _refused(stub, exc, request, metadata) from exc
             await _read(call, state, request)
+            await _close(call)
         except ProviderError as exc:
             exc.partial_text = state.text
             raise
@@ -322,22 +325,52 @@ class TritonGrpc:
 
 
 async def _read(call: Any, state: _Stream, request: ChatRequest) -> None:
-    """Responses until the final one; each must come within the read timeout."""
+    """Responses until the final one; each must come within the read timeout.
+
+    The client does not half-close before the final response: a half-close racing a server's
+    early error status makes grpc report a local INTERNAL error instead of that status.
+    """
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(None) as read_timer:
         while not state.final:
             read_timer.reschedule(loop.time() + request.read_timeout)
-            message = await call.read()
+            message = await call.read()  # an error status raises AioRpcError
             if message is grpc.aio.EOF:
-                await call.wait_for_connection()  # surface the call's error status, if any
-                code = await call.code()
-                if code != _C.OK:
-                    raise grpc.aio.AioRpcError(code, await call.initial_metadata(), await call.trailing_metadata(),
-                                               await call.details())
                 raise StreamError(
                     f"stream ended before the final response after {len(state.parts)} deltas", provider=request.provider
                 )
             state.feed(message, request.provider)
+
+
+async def _close(call: Any) -> None:
+    """Half-close after the final response, so the server ends the stream with OK rather than a cancel."""
+    try:
+        await call.done_writing()
+    except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+        pass
+
+
+async def _refused(
+    stub: service_pb2_grpc.GRPCInferenceServiceStub,
+    error: grpc.aio.AioRpcError,
+    request: ChatRequest,
+    metadata: tuple[tuple[str, str], ...],
+) -> ProviderError:
+    """The error of a stream the server closed before taking the request.
+
+    A server that refuses a call from its headers (a gateway checking the key) may close it
+    before the request is sent; grpc then reports its own INTERNAL error, not the server's
+    status. ``ServerLive`` with the same metadata asks the server again, in one short call.
+    """
+    local = error.code() == _C.INTERNAL and "SendMessage" in (error.debug_error_string() or "")
+    if not local:
+        return grpc_error(error, provider=request.provider, deadline=request.deadline)
+    try:
+        await stub.ServerLive(service_pb2.ServerLiveRequest(), metadata=metadata, timeout=5.0)
+    except grpc.aio.AioRpcError as answer:
+        return grpc_error(answer, provider=request.provider, deadline=request.deadline)
+    return ServerError("the server closed the stream before taking the request", status_code=503,
+                       provider=request.provider, grpc_code=_C.UNAVAILABLE.name)
 
 
 def missing_tensors(metadata: service_pb2.ModelMetadataResponse, preset: str) -> tuple[list[str], list[str]]:
