@@ -27,6 +27,7 @@ THROUGHPUT_MODEL = "bench@ttft=200,gap=20,len=64,jitter=0"
 LATENCY_MODEL_C1 = "latency@ttft=50,gap=10,len=8,jitter=0,stamp=1"
 LATENCY_MODEL_C500 = "latency@ttft=200,gap=20,len=64,jitter=0,stamp=1"
 RATE_MODEL = "limited@ttft=200,gap=20,len=16,jitter=0"
+PROTOCOL_MODEL = "proto@ttft=50,gap=10,len=32,jitter=0,stamp=1"
 BARE_PEERS = ["httpx", "httpx_aiohttp", "aiohttp"]
 PEERS = [*BARE_PEERS, "openai_sdk", "copygen_inline", "copygen_workers"]
 
@@ -53,6 +54,7 @@ MODES: dict[str, dict[str, Any]] = {
         "fanout": {"n": 1000, "concurrency": 1000, "viewers": 50},
         "writes": [("sqlite", 1000, 200), ("postgres", 1000, 200)],
         "ratelimit": {"rpm": 600, "seconds": 90, "n": 1400, "concurrency": 200},
+        "protocols": [(1, 100), (200, 1000)],
         "time_limit_s": 150,
     },
     "full": {
@@ -65,6 +67,7 @@ MODES: dict[str, dict[str, Any]] = {
         "fanout": {"n": 1000, "concurrency": 1000, "viewers": 50},
         "writes": [("sqlite", 1000, 200), ("postgres", 1000, 200), ("sqlite", 5000, 1000)],
         "ratelimit": {"rpm": 600, "seconds": 90, "n": 1400, "concurrency": 200},
+        "protocols": [(1, 200), (200, 2000), (1000, 5000)],
         "time_limit_s": 240,
     },
 }
@@ -249,6 +252,30 @@ class Suite:
             sim.stop()
         self.save()
 
+    def protocols(self) -> None:
+        """HTTP + SSE against gRPC: the same simulated model from one simulator process, side by side."""
+        from bench.harness import free_port
+
+        grpc_port = free_port()
+        sim = SimProcess(args=["--jitter", "0", "--grpc-port", str(grpc_port)]).start()
+        try:
+            runs = []
+            for c, n in self.conf["protocols"]:
+                for protocol in ("http", "grpc"):
+                    _say(f"protocols: {protocol}, {n} generations at concurrency {c}")
+                    sim.reset()
+                    spec = {"protocol": protocol, "url": sim.base_url, "target": f"127.0.0.1:{grpc_port}",
+                            "n": n, "concurrency": c, "model": PROTOCOL_MODEL, "max_tokens": 64}
+                    result = self.child("protocol", spec, sim)
+                    result["sim"] = sim.stats()
+                    runs.append(result)
+                    _say(f"  first token after send {result.get('first_token_after_send_ms')}, "
+                         f"{result.get('cpu_ms_per_gen')} ms CPU/gen")
+            self.results["protocols"] = runs
+        finally:
+            sim.stop()
+        self.save()
+
     def profile_run(self) -> None:
         from bench.profile import profile_inline
 
@@ -266,7 +293,7 @@ class Suite:
         self.save()
 
 
-GROUPS = ["throughput", "latency", "fanout", "writes", "ratelimit"]
+GROUPS = ["throughput", "latency", "fanout", "writes", "ratelimit", "protocols"]
 
 
 def run_suite(*, mode: str, only: list[str], profile: bool) -> int:
