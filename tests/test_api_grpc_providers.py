@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -176,3 +177,39 @@ def test_the_admin_registers_a_triton_provider_with_models(staff_user: Any) -> N
     bad = client.post("/admin/campaigns/provider/add/", {**form, "name": "Other", "target": "",
                                                         "models-TOTAL_FORMS": 0})
     assert bad.status_code == 200 and "a triton-grpc provider needs a target" in bad.content.decode()
+
+
+# --- studio and demo ---------------------------------------------------------------------------
+
+
+def test_the_live_page_names_each_providers_protocol(user: Any, catalog: dict[str, Any], simulator: Simulator) -> None:
+    from django.urls import reverse
+
+    from campaigns.services.launch import campaign_create
+
+    triton = grpc_provider(simulator.grpc_target)
+    model = LLMModelFactory(provider=triton, name="llama", preset="vllm", prompt_format="llama3")
+    campaign = campaign_create(
+        owner=user, name="Both", product_ids=[catalog["products"][0].id], template_ids=[catalog["templates"][0].id],
+        model_ids=[catalog["models"][0].id, model.id],
+    )
+    client = Client()
+    client.force_login(user)
+    html = client.get(reverse("campaigns:campaign_detail", args=[campaign.pk])).content.decode()
+    assert f'data-protocol="triton-grpc" title="{simulator.grpc_target}">gRPC · Triton<' in html
+    assert 'data-protocol="openai"' in html and ">HTTP<" in html
+
+
+def test_the_demo_gets_a_grpc_provider_on_the_simulator(simulator: Simulator) -> None:
+    from django.core.management import call_command
+
+    from campaigns.models import Campaign
+
+    call_command("seed_demo", simulator_url=simulator.base_url,  # type: ignore[attr-defined]
+                 simulator_grpc_target=simulator.grpc_target, stdout=io.StringIO())
+    triton = Provider.objects.get(protocol="triton-grpc")
+    assert triton.target == simulator.grpc_target and triton.base_url == ""
+    assert sorted(m.preset for m in triton.models.all()) == ["tensorrt_llm", "vllm"]
+    demo = Campaign.objects.get(name="Demo campaign")
+    assert demo.llm_models.filter(provider=triton).count() == 1
+    assert provider_test_connection(triton).status == "ok"
