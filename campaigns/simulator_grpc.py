@@ -214,14 +214,15 @@ class SimulatorInferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
                     await asyncio.sleep(cfg.gap_ms * _spread(rng, cfg.jitter) / 1000.0)
                 elif cfg.stamp:
                     token = f"[t={time.monotonic_ns()}]{token}"
-                last = i == len(tokens) - 1
-                yield stream.response(token, final=last and not empty_final, malformed=i == half and fault == "malformed")
+                final = i == len(tokens) - 1 and not empty_final
                 sent.append(token)
                 record["text"] = "".join(sent)
+                record["complete"] = final  # recorded before the client can see the final response
+                yield stream.response(token, final=final, malformed=i == half and fault == "malformed")
             if empty_final:
+                record["complete"] = True
                 yield stream.response(None, final=True)
-            record["complete"] = True
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, GeneratorExit):  # the client cancelled: in a sleep, or at a yield
             record["aborted"] = True
             raise
         finally:

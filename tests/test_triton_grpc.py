@@ -329,3 +329,27 @@ async def test_tritonclient_aio_sees_in_band_errors_and_refused_keys(simulator: 
     errors = [error for _, error in outcomes if error is not None]
     assert len(errors) == 1 and "upstream model crashed" in str(errors[0])
     assert len(outcomes) == 5  # four tokens, then the error in the stream (status OK)
+
+
+async def test_reaching_max_tokens_is_a_length_finish(simulator: Simulator) -> None:
+    provider = TritonGrpc()
+    try:
+        completion = await provider.stream_chat(request(simulator, max_tokens=5), on_delta=lambda _: None)
+    finally:
+        await provider.aclose()
+    assert completion.finish_reason == "length" and completion.usage is not None
+    assert completion.usage.completion_tokens == 5
+
+
+async def test_test_connection_is_bounded_against_a_server_that_never_answers() -> None:
+    import socket
+
+    from campaigns.providers.probe import probe_triton
+
+    with socket.socket() as silent:  # accepts connections (the backlog) and never speaks
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        target = f"127.0.0.1:{silent.getsockname()[1]}"
+        result = await probe_triton(TritonEndpoint(target=target), name="Mute", api_key="", models=[("m", "vllm")],
+                                    timeout=0.5)
+    assert result.status == "unreachable" and "Mute" in result.detail

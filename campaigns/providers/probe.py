@@ -7,6 +7,7 @@ declared tensors must include the ones its preset sends and reads (what is missi
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -81,6 +82,20 @@ async def probe_triton(
         return ProbeResult("invalid_key", str(exc))
     channel = make_channel(endpoint)
     try:
+        async with asyncio.timeout(timeout):  # one bound for every call of the check
+            return await _check_triton(channel, endpoint, name=name, metadata=metadata, models=models,
+                                       timeout=timeout, started=started)
+    except TimeoutError:
+        return ProbeResult("unreachable", f"{name}: {endpoint.target}: no answer within {timeout:.0f}s")
+    finally:
+        await channel.close()
+
+
+async def _check_triton(
+    channel: grpc.aio.Channel, endpoint: TritonEndpoint, *, name: str, metadata: tuple[tuple[str, str], ...],
+    models: Sequence[tuple[str, str]], timeout: float, started: float,
+) -> ProbeResult:
+    try:
         stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
         live = await stub.ServerLive(service_pb2.ServerLiveRequest(), metadata=metadata, timeout=timeout)
         if not live.live:
@@ -102,8 +117,6 @@ async def probe_triton(
         if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             return ProbeResult("unreachable", f"{name}: {endpoint.target}: gRPC {exc.code().name}: {exc.details()}")
         return ProbeResult(_status_of(grpc_error(exc, provider=name)), str(grpc_error(exc, provider=name)), _ms(started))
-    finally:
-        await channel.close()
     if problems:
         return ProbeResult("error", f"{name}: " + "; ".join(problems), _ms(started), tuple(ready))
     return ProbeResult("ok", f"{name}: server live, {len(ready)} models ready with their preset's tensors",

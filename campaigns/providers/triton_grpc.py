@@ -235,11 +235,13 @@ class _Stream:
     def text(self) -> str:
         return "".join(self.parts)
 
-    def completion(self) -> Completion:
+    def completion(self, max_tokens: int) -> Completion:
         usage = None
         if self.input_tokens is not None and self.output_tokens is not None:
             usage = Usage(prompt_tokens=self.input_tokens, completion_tokens=self.output_tokens)
-        return Completion(text=self.text, usage=usage, finish_reason="stop", response_id=self.response_id)
+        # The presets ask for no finish reason: reaching max_tokens is the one the counts tell.
+        finish = "length" if usage is not None and usage.completion_tokens >= max_tokens else "stop"
+        return Completion(text=self.text, usage=usage, finish_reason=finish, response_id=self.response_id)
 
 
 def grpc_error(error: grpc.aio.AioRpcError, *, provider: str, deltas: int = 0, deadline: float | None = None) -> ProviderError:
@@ -316,7 +318,7 @@ class TritonGrpc:
         finally:
             if not call.done():
                 call.cancel()  # cancelled task, read timeout or in-band error: the server stops generating
-        return state.completion()
+        return state.completion(request.max_tokens)
 
     async def aclose(self) -> None:
         channels, self._channels = list(self._channels.values()), {}
