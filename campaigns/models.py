@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator, URLValidator
 from django.db import models
 
 from campaigns.crypto import EncryptedTextField
@@ -113,6 +114,20 @@ validate_api_key = RegexValidator(
 )
 
 
+def validate_base_url(value: str) -> None:
+    """An http(s) URL without user-info, query or fragment: the key goes in ``api_key``, never in the URL."""
+    URLValidator(schemes=["http", "https"], message="base_url must be an http:// or https:// URL")(value)
+    parts = urlsplit(value)
+    if "@" in parts.netloc:
+        raise ValidationError(
+            "base_url must not hold a user name or password (user:pass@); put the key in api_key", code="userinfo"
+        )
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValidationError(
+            "base_url must not hold a query string or fragment (?…, #…); put the key in api_key", code="query"
+        )
+
+
 # Protocols (OpenAI HTTP, Triton gRPC) ----------------------------------------------------------
 PROTOCOL_CHOICES = [(p, p) for p in PROTOCOLS]
 PRESET_CHOICES = [(p, p) for p in PRESETS]
@@ -127,11 +142,17 @@ def validate_ca_bundle(value: str) -> None:
 
 
 class Provider(models.Model):
-    """An LLM endpoint and its limits: OpenAI-compatible HTTP, or a Triton gRPC server."""
+    """An LLM endpoint and its limits: OpenAI-compatible HTTP (``base_url``) or a Triton gRPC server (``target``).
+
+    ``api_key`` belongs to the endpoint it was entered for: changing the scheme, host or port of
+    ``base_url``, or the protocol, target or TLS of a gRPC one, needs the key again (see
+    :func:`campaigns.services.providers.provider_save`).
+    """
 
     name = models.CharField(max_length=100, unique=True)
     base_url = models.URLField(
-        max_length=500, blank=True, help_text="e.g. https://api.openai.com/v1 (openai protocol only)"
+        max_length=500, blank=True, validators=[validate_base_url],
+        help_text="openai protocol only: e.g. https://api.openai.com/v1 (http or https; no user:pass@, query or fragment)",
     )
     api_key = EncryptedTextField(blank=True, validators=[validate_api_key])
     api_key_hint = models.CharField(max_length=8, blank=True, editable=False)

@@ -87,11 +87,15 @@ def test_each_protocol_takes_its_own_fields_and_errors_name_the_field(admin_api:
 def test_switching_protocol_drops_the_other_protocols_fields(admin_api: Api, catalog: dict[str, Any]) -> None:
     provider = catalog["provider"]
     assert_error(admin_api.patch(f"/providers/{provider.id}", {"protocol": "triton-grpc"}), 422, "target")
-    switched = admin_api.patch(f"/providers/{provider.id}", {"protocol": "triton-grpc", "target": "10.0.0.7:8001"})
+    moved = {"protocol": "triton-grpc", "target": "10.0.0.7:8001"}
+    assert_error(admin_api.patch(f"/providers/{provider.id}", moved), 422, "api_key", "grpc://10.0.0.7:8001")
+    switched = admin_api.patch(f"/providers/{provider.id}", {**moved, "api_key": "sk-triton-5678"})
     assert switched.status_code == 200, switched.content
     assert (switched.json()["base_url"], switched.json()["target"]) == ("", "10.0.0.7:8001")
     assert_error(admin_api.patch(f"/providers/{provider.id}", {"base_url": "http://127.0.0.1:1/v1"}), 422, "base_url")
-    back = admin_api.patch(f"/providers/{provider.id}", {"protocol": "openai", "base_url": "http://127.0.0.1:1/v1"})
+    assert_error(admin_api.patch(f"/providers/{provider.id}", {"tls": True}), 422, "api_key", "grpcs://10.0.0.7:8001")
+    back = admin_api.patch(f"/providers/{provider.id}", {"protocol": "openai", "base_url": "http://127.0.0.1:1/v1",
+                                                         "api_key": ""})
     assert back.status_code == 200 and (back.json()["target"], back.json()["tls"]) == ("", False)
     model = LLMModelFactory(provider=grpc_provider("h:1"), preset="vllm", prompt_format="chatml")
     cleared = admin_api.patch(f"/models/{model.id}", {"preset": None})

@@ -55,7 +55,7 @@ def one_grpc_cell(catalog: dict[str, Any], model: int = 0, **kwargs: Any) -> dic
 
 async def run(catalog: dict[str, Any], user: Any, **kwargs: Any) -> Campaign:
     campaign = await sync_to_async(make_campaign)(catalog, user, **kwargs)
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     return await wait_finished(campaign.id, timeout=60)
 
 
@@ -159,13 +159,13 @@ async def test_cancel_stops_the_server_side_streams(grpc_catalog, user, simulato
     campaign = await sync_to_async(make_campaign)(
         grpc_catalog, user, model_ids=[m.id for m in grpc_catalog["grpc_models"]], max_tokens=300
     )
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10
     while not any(r["text"] for r in list(simulator.completions.values())):
         assert loop.time() < deadline, "no stream started"
         await asyncio.sleep(0.05)
-    await sync_to_async(campaign_cancel)(campaign_id=campaign.id)
+    await sync_to_async(campaign_cancel)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     while simulator.stats.in_flight or await Generation.objects.filter(
         campaign=campaign, status__in=["queued", "running"]
     ).aexists():

@@ -10,6 +10,7 @@ from django.db import transaction
 from campaigns.models import Campaign, LLMModel, Product, PromptTemplate, Provider
 from campaigns.providers.base import TRITON_GRPC
 from campaigns.services.launch import campaign_create
+from campaigns.services.providers import provider_save, url_host
 
 PRODUCTS = [
     ("Trail Runner 2", "Lightweight trail running shoe with a grippy sole.", {"color": "forest green", "weight": "260 g"}, "en"),
@@ -64,8 +65,10 @@ class Command(BaseCommand):
             name="Simulator", defaults={"base_url": opts["simulator_url"], "max_concurrency": 64}
         )
         if provider.base_url != opts["simulator_url"]:
-            provider.base_url = opts["simulator_url"]
-            provider.save(update_fields=["base_url"])
+            # A key belongs to its host: on another host the simulator gets the demo key, not the old one.
+            moved = url_host(provider.base_url) != url_host(opts["simulator_url"])
+            changes = {"base_url": opts["simulator_url"], **({"api_key": "sk-sim-demo-0000"} if moved else {})}
+            provider_save(provider=provider, changes=changes)
         if not provider.api_key:
             provider.set_api_key("sk-sim-demo-0000")
             provider.save()
@@ -111,9 +114,8 @@ class Command(BaseCommand):
             name="Simulator gRPC (Triton)",
             defaults={"protocol": TRITON_GRPC, "target": target, "max_concurrency": 64},
         )
-        if provider.target != target:
-            provider.target = target
-            provider.save(update_fields=["target"])
+        if provider.target != target:  # a key belongs to its endpoint: the moved provider gets the demo key
+            provider_save(provider=provider, changes={"target": target, "api_key": "sk-sim-demo-0000"})
         if not provider.api_key:
             provider.set_api_key("sk-sim-demo-0000")
             provider.save()
