@@ -149,8 +149,10 @@ class ProductAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(PromptTemplate)
 class PromptTemplateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["name", "owner", "updated_at"]
+    list_display = ["name", "owner", "needs_attention", "updated_at"]
+    list_filter = ["needs_attention"]
     search_fields = ["name", "body"]
+    readonly_fields = ["needs_attention", "attention_reason"]
 
 
 class AttemptInline(admin.TabularInline):  # type: ignore[type-arg]

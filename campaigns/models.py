@@ -11,6 +11,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from campaigns.crypto import EncryptedTextField
+from campaigns.engine.status import TERMINAL as TERMINAL_STATUSES
+from campaigns.engine.status import BreakerState, GenerationStatus
 from campaigns.providers.base import OPENAI, PRESETS, PROMPT_FORMAT_NAMES, PROTOCOLS, TARGET_PATTERN, TRITON_GRPC
 from campaigns.providers.openai_compatible import API_KEY_CHARS
 from campaigns.templating import validate_template_source
@@ -57,11 +59,16 @@ class Product(models.Model):
 
 
 class PromptTemplate(models.Model):
-    """A prompt written in Django template syntax over ``product.*`` and ``language``."""
+    """A prompt written in Liquid over ``product.*`` and ``language`` (see :mod:`campaigns.templating`)."""
 
     name = models.CharField(max_length=200)
     system_prompt = models.TextField(blank=True)
     body = models.TextField()
+    needs_attention = models.BooleanField(
+        default=False,
+        help_text="kept as it was by a migration that could not convert it; refused at launch until saved again",
+    )
+    attention_reason = models.TextField(blank=True, help_text="why the template needs attention")
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -86,8 +93,10 @@ class PromptTemplate(models.Model):
 
     def save(self, *args: object, **kwargs: object) -> None:
         # Templates are rendered by the engine long after they are saved: a template
-        # that cannot render must never reach the database, whoever saves it.
+        # that cannot render must never reach the database, whoever saves it. One that
+        # validates is fixed: a mark left by a migration goes.
         self.clean()
+        self.needs_attention, self.attention_reason = False, ""
         super().save(*args, **kwargs)  # type: ignore[arg-type]
 
 
@@ -164,7 +173,8 @@ class Provider(models.Model):
         default=2, validators=[MaxValueValidator(10)], help_text="retries of 408/409/429/5xx and connection errors"
     )
     breaker_state = models.CharField(
-        max_length=10, default="closed", editable=False, help_text="circuit breaker, as last reported by an engine"
+        max_length=10, default=BreakerState.CLOSED.value, editable=False,
+        help_text="circuit breaker, as last reported by an engine",
     )
     breaker_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -326,15 +336,10 @@ class Campaign(models.Model):
 class Generation(models.Model):
     """One cell of a campaign: one product, template, model and variant."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
-        SKIPPED = "skipped"
+    # One definition shared with the engine and the browser (campaigns/engine/status.py).
+    Status = models.TextChoices("Status", [(s.name, s.value) for s in GenerationStatus])  # type: ignore[misc]
 
-    TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.SKIPPED)
+    TERMINAL = TERMINAL_STATUSES
 
     class CostSource(models.TextChoices):
         REPORTED = "reported"
@@ -372,7 +377,9 @@ class Generation(models.Model):
     error = models.TextField(blank=True)
     finish_reason = models.CharField(max_length=40, blank=True)
     response_id = models.CharField(max_length=200, blank=True)
-    progress_chars = models.PositiveIntegerField(default=0, help_text="characters received, as of the last lease renewal")
+    progress_bytes = models.PositiveIntegerField(
+        default=0, help_text="UTF-8 bytes of text received, as of the last lease renewal"
+    )
     lease_owner = models.CharField(max_length=100, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     # Review
@@ -532,3 +539,29 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.method} {self.path})"
+
+
+class WebhookDelivery(models.Model):
+    """A quota warning to POST to the webhook: written with the spend that raised it (an
+    outbox), delivered apart from the live events, retried with backoff a bounded number of times."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    url = models.URLField(max_length=2000)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(help_text="when it is due (again); while a POST is under way, its lease")
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_due")]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"webhook {self.id} ({self.status}, {self.attempts} attempts)"

@@ -51,11 +51,16 @@ BYTES_PER_TOKEN = 4
 """What English text averages with current tokenizers; estimates only, never reservations."""
 
 
-def estimate_tokens(text: str) -> int:
-    """A usage estimate when the provider reported none: ~4 UTF-8 bytes per token, at least 1."""
-    if not text:
+def estimate_tokens(text: str = "", *, utf8_bytes: int | None = None) -> int:
+    """The usage estimate when the provider reported none, for ``text`` or for ``utf8_bytes``
+    of text (what a lease renewal recorded): ~4 UTF-8 bytes per token, at least 1.
+
+    Counted in bytes, never characters: a CJK character is 3 bytes and about one token.
+    """
+    size = len(text.encode("utf-8")) if utf8_bytes is None else utf8_bytes
+    if size <= 0:
         return 0
-    return max(1, -(-len(text.encode("utf-8")) // BYTES_PER_TOKEN))
+    return max(1, -(-size // BYTES_PER_TOKEN))
 
 
 # Role and separator tokens of a chat message, for estimates (the worst case uses 16).

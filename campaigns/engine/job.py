@@ -7,7 +7,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import httpx
@@ -21,6 +21,7 @@ from campaigns.engine.costs import (
 )
 from campaigns.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits, RateLimitTooSmall
 from campaigns.engine.retry import RetryPolicy
+from campaigns.engine.status import BreakerState
 from campaigns.engine.types import AttemptRecord, Job, JobResult, ModelSpec
 from campaigns.providers.base import TRITON_GRPC, OpenAICompatible, Provider, TritonEndpoint
 from campaigns.providers.errors import InvalidKeyError, ProviderError, RateLimitError
@@ -142,12 +143,12 @@ async def _attempts(run: _Run, ctx: JobContext) -> str:
                 controls.breaker.release_probe()  # nothing was sent: it says nothing of the provider
             else:
                 controls.breaker.record_success(probe)  # the provider answered: it is up
-            breaker_tripped = exc.retryable and not isinstance(exc, RateLimitError) and controls.breaker.state != "closed"
+            breaker_tripped = exc.retryable and not isinstance(exc, RateLimitError) and controls.breaker.state is not BreakerState.CLOSED
             if breaker_tripped and not exc.partial_text:
                 continue  # the provider is down: wait for it, don't spend this job's retries
-            policy = replace(ctx.retry, max_retries=run.model.provider.max_retries)
+            policy = ctx.retry.for_provider(run.model.provider.max_retries)
             if policy.should_retry(exc, retries_done=retries):
-                delay = ctx.retry.delay(exc, retries_done=retries, rng=ctx.rng)
+                delay = policy.delay(exc, retries_done=retries, rng=ctx.rng)
                 retries += 1
                 log.info("job %s: %s; retry %d in %.2fs", run.job.id, exc, retries, delay)
                 await asyncio.sleep(delay)

@@ -17,7 +17,8 @@ class ProviderSpec:
     api_key: str
     max_concurrency: int = 16
     timeout: float = 60.0
-    max_retries: int = 2
+    max_retries: int | None = None
+    """Retries of this provider's calls; None: the engine's :class:`~campaigns.engine.retry.RetryPolicy` decides."""
     rpm_limit: int | None = None
     tpm_limit: int | None = None
     # How the provider is called (gRPC fields used by ``triton-grpc`` only) -----------------

@@ -9,6 +9,9 @@ from ninja import Schema
 from pydantic import ConfigDict, Field
 
 from campaigns.schemas.common import In, Language, Name, PageParams, PatchSchema, RowErrorOut, Search
+from campaigns.templating import max_template_chars
+
+TEMPLATE_CHARS = max_template_chars()  # COPYGEN_MAX_TEMPLATE_CHARS
 
 __all__ = [
     "ImportErrorOut",
@@ -81,25 +84,31 @@ class PromptTemplateIn(In):
     model_config = ConfigDict(json_schema_extra={"examples": [TEMPLATE_EXAMPLE]})
 
     name: Name
-    system_prompt: str = Field("", max_length=100_000)
-    body: str = Field(min_length=1, max_length=100_000)
+    system_prompt: str = Field("", max_length=TEMPLATE_CHARS, description="Liquid over product.* and language")
+    body: str = Field(min_length=1, max_length=TEMPLATE_CHARS, description="Liquid over product.* and language")
 
 
 class PromptTemplatePatch(PatchSchema):
     model_config = ConfigDict(json_schema_extra={"examples": [{"body": "Praise {{ product.attributes.color }}."}]})
 
     name: Name | None = None
-    system_prompt: str | None = Field(None, max_length=100_000)
-    body: str | None = Field(None, min_length=1, max_length=100_000)
+    system_prompt: str | None = Field(None, max_length=TEMPLATE_CHARS)
+    body: str | None = Field(None, min_length=1, max_length=TEMPLATE_CHARS)
 
 
 class PromptTemplateOut(Schema):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"id": 3, **TEMPLATE_EXAMPLE, **STAMPS}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"id": 3, **TEMPLATE_EXAMPLE, "needs_attention": False, "attention_reason": "", **STAMPS}]
+        }
+    )
 
     id: int
     name: str
     system_prompt: str
     body: str
+    needs_attention: bool = Field(description="kept unconverted by the move to Liquid: refused at launch until saved")
+    attention_reason: str
     created_at: datetime
     updated_at: datetime
 

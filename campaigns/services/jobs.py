@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from campaigns.engine.costs import cost_usd, estimate_input_tokens, worst_case_usd
+from campaigns.engine.costs import cost_usd, estimate_input_tokens, estimate_tokens, worst_case_usd
 from campaigns.engine.types import Job, JobResult, ModelSpec, ProviderSpec
 from campaigns.models import Attempt, Campaign, Generation, LLMModel, Provider
 from campaigns.services.budgets import Ledger
@@ -166,7 +166,7 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
 
 CLAIMED_FIELDS = [
     "status", "lease_owner", "lease_expires_at", "reserved_usd", "quota_reservations", "started_at",
-    "progress_chars", "attempts", "cost_usd", "tokens_in", "tokens_out",
+    "progress_bytes", "attempts", "cost_usd", "tokens_in", "tokens_out",
 ]
 
 
@@ -195,7 +195,7 @@ def _account_interrupted_attempt(gen: Generation, campaign: Campaign, ledger: Le
     """Taking over an expired lease: bill the lost attempt (estimated from the progress its
     engine last reported) and free its reservation, so the cell is reserved afresh."""
     tokens_in = estimate_input_tokens(gen.messages)
-    tokens_out = min(campaign.max_tokens, (gen.progress_chars + 3) // 4)
+    tokens_out = min(campaign.max_tokens, estimate_tokens(utf8_bytes=gen.progress_bytes))
     cost = cost_usd(
         tokens_in, tokens_out,
         input_usd_per_mtok=gen.model.input_usd_per_mtok, output_usd_per_mtok=gen.model.output_usd_per_mtok,
@@ -246,7 +246,7 @@ def _worst_case(gen: Generation, campaign: Campaign) -> Decimal:
 
 
 def jobs_renew(*, owner: str, progress: Mapping[int, int]) -> set[int]:
-    """Extend ``owner``'s leases; note how much text each job has received so far.
+    """Extend ``owner``'s leases; note how much text (UTF-8 bytes) each job has received so far.
 
     Two statements whatever the number of jobs (renewals share the database thread with
     claims and results, and a late renewal lets another engine take the job over). Returns
@@ -257,7 +257,7 @@ def jobs_renew(*, owner: str, progress: Mapping[int, int]) -> set[int]:
         mine = Generation.objects.filter(id__in=list(progress), status=RUNNING, lease_owner=owner)
         held = set(locked(mine).values_list("id", flat=True))
         Generation.objects.filter(id__in=list(held)).update(lease_expires_at=expiry)
-        update_many(Generation, ["progress_chars"], [(job_id, [progress[job_id]]) for job_id in sorted(held)])
+        update_many(Generation, ["progress_bytes"], [(job_id, [progress[job_id]]) for job_id in sorted(held)])
     return held
 
 

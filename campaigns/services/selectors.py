@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Q, QuerySet, Sum
 
+from campaigns.engine.status import GenerationStatus
 from campaigns.models import Campaign, Generation
 
 __all__ = [
@@ -50,7 +51,7 @@ def _progress_aggregates() -> dict[str, Any]:
 
 def _progress(campaign: Campaign, agg: dict[str, Any]) -> dict[str, Any]:
     spend = agg.get("spend") or Decimal(0)
-    counts = {k: agg.get(k) or 0 for k in ("total", "queued", "running", "succeeded", "failed", "cancelled", "skipped")}
+    counts = {k: agg.get(k) or 0 for k in ("total", *(s.value for s in GenerationStatus))}
     return {
         **counts,
         "pending": counts["queued"] + counts["running"],

@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from campaigns.engine.costs import BYTES_PER_TOKEN, ESTIMATED_TOKENS_PER_MESSAGE, MESSAGE_OVERHEAD_TOKENS
+from campaigns.engine.status import status_vocabulary
 from campaigns.forms import CampaignEstimateForm, CampaignForm, usd, usd_short
 from campaigns.services import estimate, launch
 from campaigns.services.errors import DomainError, InvalidInput
@@ -120,6 +121,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ],
         "model_labels": labels,
         "model_names": [[m.id, m.label or m.name] for m in grid.models],
+        "statuses": status_vocabulary(),
     }
     return render(request, "campaigns/campaign_detail.html", context)
 

@@ -24,7 +24,7 @@ TEMPLATES = [
     ("Product description", "You write clear, benefit-led product copy in {{ language }}.",
      "Write a 60-word product description for {{ product.name }}.\n"
      "Details: {{ product.description }}\n"
-     "{% for key, value in product.attributes.items %}- {{ key }}: {{ value }}\n{% endfor %}"),
+     "{% for attribute in product.attributes %}- {{ attribute[0] }}: {{ attribute[1] }}\n{% endfor %}"),
 ]
 MODELS = [
     # (name sent to the simulator, label, input $/Mtok, output $/Mtok)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from campaigns.engine.status import GenerationStatus
 from campaigns.models import Campaign, Generation, LLMModel, Product, PromptTemplate
 from campaigns.services.selectors import SNAPSHOT_LIMIT, campaign_stats, generation_dict
 from campaigns.services.studio.dashboard import done_percent, spend_percent
@@ -19,7 +20,7 @@ __all__ = ["GRID_CELL_LIMIT", "Cell", "Column", "Grid", "Header", "campaign_grid
 
 # The live page draws at most as many cells as the websocket snapshot carries.
 GRID_CELL_LIMIT = SNAPSHOT_LIMIT
-COUNTED_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "skipped")
+COUNTED_STATUSES = tuple(s.value for s in GenerationStatus)
 
 
 @dataclass(frozen=True)
