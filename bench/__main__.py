@@ -17,6 +17,7 @@ CHILDREN = {
     "idle_viewers": ("bench.live", "run_idle_viewers"),
     "drill": ("bench.drills", "run_one"),
     "launch": ("bench.launch", "run_launch"),
+    "protocol": ("bench.protocols", "run_protocol"),
 }
 
 

@@ -501,7 +501,7 @@ async def _drive_inline(spec: dict[str, Any], campaign_id: int, writes: bool) ->
     await engine.stop()
     engine._stopping = True
     await asyncio.wait_for(task, 60)
-    await engine.client.aclose()
+    await engine.aclose()
     await asyncio.to_thread(db_store.close)  # type: ignore[attr-defined]
     result: dict[str, Any] = {
         "peer": "copygen_inline" if spec.get("database", "sqlite") == "sqlite" else "copygen_inline_pg",

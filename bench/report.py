@@ -376,6 +376,33 @@ def _launch(res: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _per_gen(seconds: float | None, n: int | None) -> float | None:
+    return seconds * 1000 / n if seconds is not None and n else None
+
+
+def _protocols(res: dict[str, Any]) -> str:
+    runs = res.get("protocols") or []
+    if not runs:
+        return "_not run_"
+    out = [
+        "| concurrency | generations | protocol | first token after send p50 / p99 ms | time to first token p50 / p99 ms "
+        "| client CPU ms / generation | generations/s | errors | simulator CPU ms / generation | machine busy |",
+        "|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    names = {"http": "HTTP/1.1 + SSE (httpx-aiohttp)", "grpc": "gRPC (Triton ModelStreamInfer)"}
+    for r in runs:
+        after, ttft = r.get("first_token_after_send_ms") or {}, r.get("ttft_ms") or {}
+        probes = r.get("probes") or {}
+        out.append(
+            f"| {r.get('concurrency')} | {r.get('n')} | {names.get(r.get('protocol', ''), r.get('protocol'))} "
+            f"| {_fmt(after.get('p50'), 2)} / {_fmt(after.get('p99'), 2)} | {_fmt(ttft.get('p50'), 1)} / "
+            f"{_fmt(ttft.get('p99'), 1)} | {_fmt(r.get('cpu_ms_per_gen'), 2)} | {_fmt(r.get('gen_per_s'), 1)} "
+            f"| {sum((r.get('errors') or {}).values()) if 'errors' in r else r.get('error', '–')} "
+            f"| {_fmt(_per_gen(probes.get('sim_cpu_s'), r.get('n')), 2)} | {_fmt(probes.get('machine_cpu_busy'), 2)} |"
+        )
+    return "\n".join(out)
+
+
 SECTIONS = {
     "machine": _machine,
     "throughput": _throughput,
@@ -387,6 +414,7 @@ SECTIONS = {
     "profile": _profile,
     "launch": _launch,
     "drills": _drills,
+    "protocols": _protocols,
 }
 
 

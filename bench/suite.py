@@ -27,6 +27,7 @@ THROUGHPUT_MODEL = "bench@ttft=200,gap=20,len=64,jitter=0"
 LATENCY_MODEL_C1 = "latency@ttft=50,gap=10,len=8,jitter=0,stamp=1"
 LATENCY_MODEL_C500 = "latency@ttft=200,gap=20,len=64,jitter=0,stamp=1"
 RATE_MODEL = "limited@ttft=200,gap=20,len=16,jitter=0"
+PROTOCOL_MODEL = "proto@ttft=50,gap=10,len=32,jitter=0,stamp=1"
 BARE_PEERS = ["httpx", "httpx_aiohttp", "aiohttp"]
 PEERS = [*BARE_PEERS, "openai_sdk", "copygen_inline", "copygen_workers"]
 
@@ -55,6 +56,7 @@ MODES: dict[str, dict[str, Any]] = {
         "ratelimit": {"rpm": 600, "seconds": 90, "n": 1400, "concurrency": 200},
         # (database, products, templates, models): × 20 variants = 28,800 cells, 480 prompts
         "launch": [("sqlite", 240, 2, 3), ("postgres", 240, 2, 3)],
+        "protocols": [(1, 100), (200, 1000)],
         "time_limit_s": 150,
     },
     "full": {
@@ -68,6 +70,7 @@ MODES: dict[str, dict[str, Any]] = {
         "writes": [("sqlite", 1000, 200), ("postgres", 1000, 200), ("sqlite", 5000, 1000)],
         "ratelimit": {"rpm": 600, "seconds": 90, "n": 1400, "concurrency": 200},
         "launch": [("sqlite", 240, 2, 3), ("postgres", 240, 2, 3), ("sqlite", 500, 5, 2)],
+        "protocols": [(1, 200), (200, 2000), (1000, 5000)],
         "time_limit_s": 240,
     },
 }
@@ -267,6 +270,30 @@ class Suite:
         path.write_text(json.dumps({"updated": stamp, "mode": self.mode, "machine": machine_info(), "runs": runs},
                                    indent=1, default=str))
 
+    def protocols(self) -> None:
+        """HTTP + SSE against gRPC: the same simulated model from one simulator process, side by side."""
+        from bench.harness import free_port
+
+        grpc_port = free_port()
+        sim = SimProcess(args=["--jitter", "0", "--grpc-port", str(grpc_port)]).start()
+        try:
+            runs = []
+            for c, n in self.conf["protocols"]:
+                for protocol in ("http", "grpc"):
+                    _say(f"protocols: {protocol}, {n} generations at concurrency {c}")
+                    sim.reset()
+                    spec = {"protocol": protocol, "url": sim.base_url, "target": f"127.0.0.1:{grpc_port}",
+                            "n": n, "concurrency": c, "model": PROTOCOL_MODEL, "max_tokens": 64}
+                    result = self.child("protocol", spec, sim)
+                    result["sim"] = sim.stats()
+                    runs.append(result)
+                    _say(f"  first token after send {result.get('first_token_after_send_ms')}, "
+                         f"{result.get('cpu_ms_per_gen')} ms CPU/gen")
+            self.results["protocols"] = runs
+        finally:
+            sim.stop()
+        self.save()
+
     def profile_run(self) -> None:
         from bench.profile import profile_inline
 
@@ -284,7 +311,7 @@ class Suite:
         self.save()
 
 
-GROUPS = ["throughput", "latency", "fanout", "writes", "ratelimit", "launch"]
+GROUPS = ["throughput", "latency", "fanout", "writes", "ratelimit", "launch", "protocols"]
 
 
 def run_suite(*, mode: str, only: list[str], profile: bool) -> int:

@@ -26,6 +26,7 @@ from campaigns.models import (
     Team,
     validate_api_key,
 )
+from campaigns.providers.base import OPENAI, TRITON_GRPC
 from campaigns.services.providers import provider_key_needed
 
 
@@ -52,22 +53,31 @@ class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
         model = Provider
         fields = ["name", "base_url", "api_key", "max_concurrency", "rpm_limit", "tpm_limit", "timeout", "max_retries"]
         fields += ["kind"]  # billing: how usage is read and prices looked up
+        fields += ["protocol", "target", "tls", "ca_bundle"]  # how it is called: openai (base_url) or triton-grpc
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.initial["api_key"] = ""
         self.fields["kind"].required = False  # billing: a form without it keeps the provider's kind
+        self.fields["protocol"].required = False  # a form without it keeps the default, openai
 
     def clean_kind(self) -> str:
         return str(self.cleaned_data.get("kind") or self.instance.kind or Provider.Kind.OTHER)
+
+    def clean_protocol(self) -> str:
+        return str(self.cleaned_data.get("protocol") or OPENAI)
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean()
         new_key, clear = cleaned.get("api_key"), cleaned.get("clear_api_key")
         if new_key and clear:
             self.add_error("clear_api_key", "enter a new key or remove the stored one, not both")
-        elif not new_key and not clear and cleaned.get("base_url"):
-            reason = provider_key_needed(provider_id=self.instance.pk, base_url=cleaned["base_url"])
+        elif not new_key and not clear and (cleaned.get("base_url") or cleaned.get("target")):
+            reason = provider_key_needed(
+                provider_id=self.instance.pk, base_url=cleaned.get("base_url") or "",
+                protocol=cleaned.get("protocol") or "openai", target=cleaned.get("target") or "",
+                tls=bool(cleaned.get("tls")),
+            )
             if reason:
                 self.add_error("api_key", reason.removeprefix("api_key: ") + "; or tick “Remove the stored key”")
         return cleaned
@@ -88,19 +98,22 @@ class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
 class LLMModelInline(admin.TabularInline):  # type: ignore[type-arg]
     model = LLMModel
     extra = 0
-    fields = ["name", "label", "input_usd_per_mtok", "output_usd_per_mtok", "is_active"]
+    fields = ["name", "label", "input_usd_per_mtok", "output_usd_per_mtok", "is_active",
+              "preset", "prompt_format"]  # triton-grpc models
 
 
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = ProviderForm
-    list_display = ["name", "kind", "base_url", "key", "max_concurrency", "rpm_limit", "tpm_limit", "timeout", "breaker"]
-    search_fields = ["name", "base_url"]
+    list_display = ["name", "kind", "protocol", "endpoint", "key", "max_concurrency", "rpm_limit", "tpm_limit",
+                    "timeout", "breaker"]
+    list_filter = ["protocol", "kind"]
+    search_fields = ["name", "base_url", "target"]
     readonly_fields = ["breaker_state", "breaker_changed_at"]
     inlines = [LLMModelInline]
     actions = ["test_connection"]
 
-    @admin.action(description="Test connection (list models with the key)")
+    @admin.action(description="Test connection (openai: list models with the key; triton-grpc: server and models ready)")
     def test_connection(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
         from campaigns.services.providers import provider_test_connection
 
@@ -113,6 +126,12 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def breaker(self, obj: Provider) -> str:
         when = f" since {obj.breaker_changed_at:%Y-%m-%d %H:%M:%S}" if obj.breaker_changed_at else ""
         return f"{obj.breaker_state}{when}"
+
+    @admin.display(description="endpoint")
+    def endpoint(self, obj: Provider) -> str:
+        if obj.protocol == TRITON_GRPC:
+            return f"{'grpcs' if obj.tls else 'grpc'}://{obj.target}"
+        return obj.base_url
 
     @admin.display(description="API key")
     def key(self, obj: Provider) -> str:
@@ -157,8 +176,8 @@ class LLMModelForm(forms.ModelForm):  # type: ignore[type-arg]
 class LLMModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = LLMModelForm
     list_display = ["__str__", "name", "provider", "input_usd_per_mtok", "cached_input_usd_per_mtok",
-                    "output_usd_per_mtok", "price_source", "fallback", "is_active"]
-    list_filter = ["provider", "is_active", "price_source"]
+                    "output_usd_per_mtok", "price_source", "fallback", "is_active", "preset", "prompt_format"]
+    list_filter = ["provider", "is_active", "price_source", "preset"]
     search_fields = ["name", "label"]
     list_editable = ["input_usd_per_mtok", "output_usd_per_mtok", "is_active"]
     readonly_fields = ["price_source", "price_updated_at"]

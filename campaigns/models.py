@@ -15,6 +15,7 @@ from django.db import models
 from campaigns.crypto import EncryptedTextField
 from campaigns.engine.status import TERMINAL as TERMINAL_STATUSES
 from campaigns.engine.status import BreakerState, GenerationStatus
+from campaigns.providers.base import OPENAI, PRESETS, PROMPT_FORMAT_NAMES, PROTOCOLS, TARGET_PATTERN, TRITON_GRPC
 from campaigns.providers.openai_compatible import API_KEY_CHARS
 from campaigns.services.products import MAX_DESCRIPTION_CHARS, json_too_deep, product_check
 from campaigns.templating import validate_template_source
@@ -156,17 +157,31 @@ def validate_base_url(value: str) -> None:
         )
 
 
-class Provider(models.Model):
-    """An OpenAI-compatible endpoint and its limits.
+# Protocols (OpenAI HTTP, Triton gRPC) ----------------------------------------------------------
+PROTOCOL_CHOICES = [(p, p) for p in PROTOCOLS]
+PRESET_CHOICES = [(p, p) for p in PRESETS]
+PROMPT_FORMAT_CHOICES = [(f, f) for f in PROMPT_FORMAT_NAMES]
+MAX_CA_BUNDLE = 65536
+validate_target = RegexValidator(TARGET_PATTERN, "a gRPC target is host:port, e.g. triton.internal:8001", code="invalid_target")
 
-    ``api_key`` belongs to the host of ``base_url``: changing the scheme, host or port needs
-    the key again (see :func:`campaigns.services.providers.provider_save`).
+
+def validate_ca_bundle(value: str) -> None:
+    if value and "-----BEGIN CERTIFICATE-----" not in value:
+        raise ValidationError("a CA bundle holds PEM certificates (-----BEGIN CERTIFICATE-----)", code="invalid_ca_bundle")
+
+
+class Provider(models.Model):
+    """An LLM endpoint and its limits: OpenAI-compatible HTTP (``base_url``) or a Triton gRPC server (``target``).
+
+    ``api_key`` belongs to the endpoint it was entered for: changing the scheme, host or port of
+    ``base_url``, or the protocol, target or TLS of a gRPC one, needs the key again (see
+    :func:`campaigns.services.providers.provider_save`).
     """
 
     name = models.CharField(max_length=100, unique=True)
     base_url = models.URLField(
-        max_length=500, validators=[validate_base_url],
-        help_text="e.g. https://api.openai.com/v1 (http or https; no user:pass@, query or fragment)",
+        max_length=500, blank=True, validators=[validate_base_url],
+        help_text="openai protocol only: e.g. https://api.openai.com/v1 (http or https; no user:pass@, query or fragment)",
     )
     api_key = EncryptedTextField(blank=True, validators=[validate_api_key])
     api_key_hint = models.CharField(max_length=8, blank=True, editable=False)
@@ -198,6 +213,19 @@ class Provider(models.Model):
     )
     # --- end billing ---
     created_at = models.DateTimeField(auto_now_add=True)
+    # How it is called: OpenAI-compatible HTTP (base_url) or Triton gRPC (target, tls, ca_bundle) --
+    protocol = models.CharField(
+        max_length=16, choices=PROTOCOL_CHOICES, default=OPENAI,
+        help_text="openai: OpenAI-compatible HTTP at the base URL; triton-grpc: Triton / KServe v2 gRPC at the target",
+    )
+    target = models.CharField(
+        max_length=260, blank=True, validators=[validate_target], help_text="host:port of a gRPC server (triton-grpc)"
+    )
+    tls = models.BooleanField(default=False, help_text="gRPC over TLS (triton-grpc)")
+    ca_bundle = models.TextField(
+        blank=True, max_length=MAX_CA_BUNDLE, validators=[validate_ca_bundle],
+        help_text="PEM certificates to trust instead of the system roots (triton-grpc with TLS)",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -208,6 +236,44 @@ class Provider(models.Model):
     def set_api_key(self, key: str) -> None:
         self.api_key = key
         self.api_key_hint = key[-4:] if key else ""
+
+    def clean(self) -> None:
+        super().clean()
+        provider_protocol_check(self)
+
+
+def provider_protocol_check(provider: Provider) -> None:
+    """Each protocol's fields, and only those: a 4xx naming the field otherwise."""
+    if provider.protocol == TRITON_GRPC:
+        if not provider.target:
+            raise ValidationError({"target": "a triton-grpc provider needs a target (host:port)"})
+        if provider.base_url:
+            raise ValidationError({"base_url": "base_url is for openai providers; a triton-grpc one has a target"})
+        if provider.ca_bundle and not provider.tls:
+            raise ValidationError({"ca_bundle": "a CA bundle needs tls on"})
+        if provider.target and int(provider.target.rsplit(":", 1)[1]) > 65535:
+            raise ValidationError({"target": "the port must be at most 65535"})
+        return
+    if not provider.base_url:
+        raise ValidationError({"base_url": "an openai provider needs a base_url"})
+    for field in ("target", "ca_bundle"):
+        if getattr(provider, field):
+            raise ValidationError({field: f"{field} is for triton-grpc providers only"})
+    if provider.tls:
+        raise ValidationError({"tls": "tls is for triton-grpc providers only (an openai base_url says https)"})
+
+
+def model_protocol_check(model: LLMModel) -> None:
+    """A model of a triton-grpc provider names its preset and prompt format; others don't."""
+    if not model.provider_id:
+        return
+    grpc = model.provider.protocol == TRITON_GRPC  # the form's provider as edited, in the admin's inlines
+    for field in ("preset", "prompt_format"):
+        value = getattr(model, field)
+        if grpc and not value:
+            raise ValidationError({field: f"a model of a triton-grpc provider needs a {field}"})
+        if not grpc and value:
+            raise ValidationError({field: f"{field} is for models of triton-grpc providers only"})
 
 
 class LLMModel(models.Model):
@@ -258,6 +324,16 @@ class LLMModel(models.Model):
     )
     # --- end billing and request options ---
 
+    # Triton gRPC models: the backend's tensor names and the prompt template -----------------
+    preset = models.CharField(
+        max_length=16, blank=True, choices=PRESET_CHOICES,
+        help_text="triton-grpc only: vllm (vLLM backend) or tensorrt_llm (TensorRT-LLM ensemble)",
+    )
+    prompt_format = models.CharField(
+        max_length=16, blank=True, choices=PROMPT_FORMAT_CHOICES,
+        help_text="triton-grpc only: how the chat messages become the raw prompt (chatml, llama3, plain)",
+    )
+
     class Meta:
         ordering = ["provider__name", "name"]
         constraints = [models.UniqueConstraint(fields=["provider", "name"], name="uniq_model_per_provider")]
@@ -271,6 +347,8 @@ class LLMModel(models.Model):
             validate_extra_body(self.extra_body)
         except ValidationError as exc:
             raise ValidationError({"extra_body": exc.messages[0]}) from exc
+        super().clean()
+        model_protocol_check(self)
 
 
 EXTRA_BODY_MAX_BYTES = 4096

@@ -34,6 +34,9 @@ Usage is reported the way real providers do:
   (``completion_tokens_details.reasoning_tokens``);
 - ``reasoner=1`` answers 400 to ``max_tokens`` and to a temperature other than 1, as
   OpenAI's reasoning models do.
+
+With a gRPC port it also serves Triton's ``GRPCInferenceService`` (``ModelStreamInfer`` for
+the vLLM and TensorRT-LLM presets) with the same knobs: see :mod:`campaigns.simulator_grpc`.
 """
 
 from __future__ import annotations
@@ -225,6 +228,8 @@ class Simulator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.grpc_port = 0
+        self._grpc_server: Any = None
 
     # --- application -------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -427,11 +432,39 @@ class Simulator:
             self.stats.in_flight -= 1
 
     # --- running -----------------------------------------------------------------------
-    def run(self, host: str = "127.0.0.1", port: int = 8001) -> None:
-        web.run_app(self.app(), host=host, port=port, print=None, access_log=None)
+    def run(self, host: str = "127.0.0.1", port: int = 8001, *, grpc_port: int | None = None) -> None:
+        if grpc_port is None:
+            web.run_app(self.app(), host=host, port=port, print=None, access_log=None)
+            return
+        try:
+            asyncio.run(self._serve_forever(host, port, grpc_port))
+        except KeyboardInterrupt:
+            pass
 
-    def start_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on a background thread with its own event loop; return the base URL."""
+    async def _serve_forever(self, host: str, port: int, grpc_port: int) -> None:
+        from campaigns.simulator_grpc import start_grpc_server
+
+        runner = web.AppRunner(self.app(), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        server, self.grpc_port = start_grpc_server(self, host, grpc_port)
+        await server.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop(0)
+            await runner.cleanup()
+
+    @property
+    def grpc_target(self) -> str:
+        """``host:port`` of the gRPC side (started with ``grpc_port``)."""
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def start_in_thread(self, host: str = "127.0.0.1", port: int = 0, *, grpc_port: int | None = None) -> str:
+        """Serve on a background thread with its own event loop; return the base URL.
+
+        With ``grpc_port`` (0: any free port) the gRPC side is served too, on :attr:`grpc_port`.
+        """
         ready = threading.Event()
         errors: list[BaseException] = []
 
@@ -445,12 +478,19 @@ class Simulator:
                 site = web.TCPSite(self._runner, host, port)
                 loop.run_until_complete(site.start())
                 self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+                if grpc_port is not None:
+                    from campaigns.simulator_grpc import start_grpc_server
+
+                    self._grpc_server, self.grpc_port = start_grpc_server(self, host, grpc_port)
+                    loop.run_until_complete(self._grpc_server.start())
             except BaseException as exc:  # noqa: BLE001 - reported to the caller
                 errors.append(exc)
                 ready.set()
                 return
             ready.set()
             loop.run_forever()
+            if self._grpc_server is not None:
+                loop.run_until_complete(self._grpc_server.stop(0))
             loop.run_until_complete(self._runner.cleanup())
             loop.close()
 

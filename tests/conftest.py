@@ -22,7 +22,7 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 @pytest.fixture(scope="session")
 def simulator_server() -> Iterator[Simulator]:
     sim = Simulator(SimConfig(ttft_ms=5, gap_ms=1, length=12, jitter=0.0, retry_after_ms=20))
-    sim.base_url = sim.start_in_thread()  # type: ignore[attr-defined]
+    sim.base_url = sim.start_in_thread(grpc_port=0)  # type: ignore[attr-defined]
     yield sim
     sim.stop()
 

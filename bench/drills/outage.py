@@ -55,7 +55,7 @@ async def _run(sim: SimProcess, campaign_id: int) -> dict[str, Any]:
     wall = round(time.monotonic() - t0, 1)
     await engine.stop()
     await asyncio.wait_for(task, 60)
-    await engine.client.aclose()
+    await engine.aclose()
     return {
         "finished": finished,
         "wall_s": wall,

@@ -26,7 +26,11 @@ from campaigns.schemas import (
 )
 from campaigns.services.errors import InvalidInput
 from campaigns.services.llm_models import llm_model_create, llm_model_sync_price, llm_model_update
-from campaigns.services.providers import provider_save, provider_test_connection_async
+from campaigns.services.providers import (
+    model_protocol_fields,
+    provider_save,
+    provider_test_connection_async,
+)
 
 __all__ = ["router"]
 
@@ -41,8 +45,8 @@ asave_provider = sync_to_async(provider_save)
 
 @router.get("/providers", response=responses(200, PageOut[ProviderOut]), tags=["providers"])
 async def provider_list(request: HttpRequest, filters: Query[ProviderFilters]) -> dict[str, Any]:
-    # Only those who see the whole base URL may search it (no guessing what others don't see).
-    fields = ("name", "base_url") if is_staff_admin(request) else ("name",)
+    # Only those who see the whole base URL (and the target) may search it (no guessing what others don't see).
+    fields = ("name", "base_url", "target") if is_staff_admin(request) else ("name",)
     return await asearch_page(Provider.objects.all(), filters, *fields)
 
 
@@ -78,7 +82,11 @@ async def provider_update(request: HttpRequest, provider_id: ObjectId, payload: 
     tags=["providers"],
 )
 async def provider_test(request: HttpRequest, provider_id: ObjectId) -> dict[str, Any]:
-    """Check the key against the provider (lists its models): ok, invalid key, unreachable, rate limited."""
+    """Check the key against the provider: ok, invalid key, unreachable, rate limited, error.
+
+    openai: lists its models with the key. triton-grpc: ServerLive, then ModelReady and
+    ModelMetadata of each active model (the preset's tensors present; what is missing is named).
+    """
     provider = await aget_or_404(Provider.objects.all(), provider_id, "provider")
     result = await provider_test_connection_async(provider)
     return {
@@ -130,7 +138,7 @@ async def model_list(request: HttpRequest, filters: Query[LLMModelFilters]) -> d
 )
 async def model_create(request: HttpRequest, payload: LLMModelIn) -> Status:
     """Prices left out are filled from the price catalog (for the provider's kind); an unknown model needs them."""
-    data = payload.dict()
+    data = model_protocol_fields(payload.dict())
     await _check_references(data)
     return Status(201, await sync_to_async(llm_model_create)(data=data))
 
@@ -143,7 +151,7 @@ async def model_detail(request: HttpRequest, model_id: ObjectId) -> LLMModel:
 @router.patch("/models/{model_id}", response=responses(200, LLMModelOut, 404), auth=STAFF_ADMIN, tags=["models"])
 async def model_update(request: HttpRequest, model_id: ObjectId, payload: LLMModelPatch) -> LLMModel:
     model = await aget_or_404(LLMModel.objects.all(), model_id, "model")
-    data = payload.dict(exclude_unset=True)
+    data = model_protocol_fields(payload.dict(exclude_unset=True))
     await _check_references(data, model_id)
     return await sync_to_async(llm_model_update)(model=model, data=data)
 

@@ -17,10 +17,12 @@ from campaigns.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLim
 from campaigns.engine.retry import RetryPolicy
 from campaigns.engine.status import BreakerState
 from campaigns.engine.types import AttemptRecord, Job, JobResult, ModelSpec
+from campaigns.providers.base import TRITON_GRPC, OpenAICompatible, Provider, TritonEndpoint
 from campaigns.providers.errors import InvalidKeyError, ProviderError, RateLimitError
-from campaigns.providers.openai_compatible import ChatRequest, Completion, stream_chat
+from campaigns.providers.openai_compatible import ChatRequest, Completion
+from campaigns.providers.triton_grpc import TritonGrpc
 
-__all__ = ["JobContext", "ProviderControls", "attempt_deadline", "run_job"]
+__all__ = ["JobContext", "ProviderControls", "attempt_deadline", "provider_for", "run_job"]
 
 log = logging.getLogger("copygen.engine")
 
@@ -51,6 +53,24 @@ class JobContext:
     """Reserve more money for a job (for a fallback model); False if the budget can't."""
     rng: random.Random = field(default_factory=random.Random)
     on_rate_limited: Callable[[ModelSpec], None] | None = None
+    grpc: TritonGrpc = field(default_factory=TritonGrpc)
+    """Triton gRPC channels of this engine, one per provider per event loop."""
+
+    def __post_init__(self) -> None:
+        self.http = OpenAICompatible(self.client)
+
+
+def provider_for(ctx: JobContext, model: ModelSpec) -> Provider:
+    """The implementation that calls ``model``, by its provider's protocol."""
+    return ctx.grpc if model.provider.protocol == TRITON_GRPC else ctx.http
+
+
+def _triton_endpoint(model: ModelSpec) -> TritonEndpoint | None:
+    provider = model.provider
+    if provider.protocol != TRITON_GRPC:
+        return None
+    return TritonEndpoint(target=provider.target, tls=provider.tls, ca_bundle=provider.ca_bundle,
+                          preset=model.preset, prompt_format=model.prompt_format)
 
 
 @dataclass
@@ -172,8 +192,9 @@ async def _attempt(run: _Run, ctx: JobContext) -> None:
         send_temperature=model.send_temperature,
         include_usage=model.include_usage,
         extra_body=model.extra_body,
+        triton=_triton_endpoint(model),
     )
-    run.completion = await stream_chat(ctx.client, request, on_delta=run.delta)
+    run.completion = await provider_for(ctx, model).stream_chat(request, on_delta=run.delta)
     _close_attempt(run, completion=run.completion)
 
 

@@ -124,6 +124,11 @@ class Engine:
             on_rate_limited=self._rate_limited,
         )
 
+    async def aclose(self) -> None:
+        """Close the engine's provider connections (the HTTP client and the gRPC channels)."""
+        await self._context.grpc.aclose()
+        await self.client.aclose()
+
     # --- control -------------------------------------------------------------------------
     def handle(self, command: Command) -> None:
         """Carry out a :class:`~campaigns.engine.commands.Command` (from any caller on this loop)."""

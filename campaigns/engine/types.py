@@ -24,6 +24,12 @@ class ProviderSpec:
     """Retries of this provider's calls; None: the engine's :class:`~campaigns.engine.retry.RetryPolicy` decides."""
     rpm_limit: int | None = None
     tpm_limit: int | None = None
+    # How the provider is called (gRPC fields used by ``triton-grpc`` only) -----------------
+    protocol: str = "openai"
+    """``openai`` (HTTP, ``base_url``) or ``triton-grpc`` (``target``, ``tls``, ``ca_bundle``)."""
+    target: str = ""
+    tls: bool = False
+    ca_bundle: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,11 @@ class ModelSpec:
             output_usd_per_mtok=self.output_usd_per_mtok,
             cache_write_usd_per_mtok=self.cache_write_usd_per_mtok,
         )
+    # Triton gRPC models only ----------------------------------------------------------------
+    preset: str = "vllm"
+    """``vllm`` | ``tensorrt_llm``: the tensor names of the model's backend."""
+    prompt_format: str = "chatml"
+    """``chatml`` | ``llama3`` | ``plain``: how the pinned messages become ``text_input``."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Exception hierarchy::
 
     ProviderError
-    ├── APIStatusError             the provider answered with an HTTP error status
+    ├── APIStatusError             the provider answered with an HTTP (or gRPC) error status
     │   ├── BadRequestError        400, 404, 413, 422 … (never retried)
     │   ├── AuthenticationError    401, 403 (never retried)
     │   ├── RateLimitError         429 (retried, honouring retry-after)
@@ -58,14 +58,19 @@ class APIStatusError(ProviderError):
         status_code: int,
         provider: str = "",
         retry_after: float | None = None,
+        grpc_code: str = "",
     ) -> None:
         super().__init__(message, provider=provider)
         self.status_code = status_code
         self.retry_after = retry_after
+        self.grpc_code = grpc_code
+        """The gRPC status name (``UNAVAILABLE`` …) when a gRPC server answered; ``status_code`` is then
+        its HTTP equivalent, so attempts, rate-limit counts and the retry policy read one field."""
 
     def __str__(self) -> str:
         prefix = f"{self.provider}: " if self.provider else ""
-        return f"{prefix}HTTP {self.status_code}: {self.message}"
+        status = f"gRPC {self.grpc_code}" if self.grpc_code else f"HTTP {self.status_code}"
+        return f"{prefix}{status}: {self.message}"
 
 
 class BadRequestError(APIStatusError):
@@ -101,7 +106,7 @@ class StreamError(ProviderError):
 
 
 def status_error(
-    status_code: int, message: str, *, provider: str, retry_after: float | None
+    status_code: int, message: str, *, provider: str, retry_after: float | None, grpc_code: str = ""
 ) -> APIStatusError:
     """The error class for an HTTP status, following openai-python's retry policy."""
     cls: type[APIStatusError]
@@ -113,4 +118,4 @@ def status_error(
         cls = AuthenticationError
     else:
         cls = BadRequestError
-    return cls(message, status_code=status_code, provider=provider, retry_after=retry_after)
+    return cls(message, status_code=status_code, provider=provider, retry_after=retry_after, grpc_code=grpc_code)

@@ -21,6 +21,7 @@ import httpx
 import orjson
 from httpx_sse import EventSource, SSEError
 
+from campaigns.providers.base import TritonEndpoint
 from campaigns.providers.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -76,6 +77,9 @@ class ChatRequest:
     """Ask for ``stream_options.include_usage`` (some servers refuse the field)."""
     extra_body: Mapping[str, Any] = field(default_factory=dict)
     """Extra fields merged into the request body; never ``model``, ``messages`` or ``stream``."""
+    # gRPC (Triton) models only ------------------------------------------------------------
+    triton: TritonEndpoint | None = None
+    """Set for a model served over Triton's gRPC inference service (then ``base_url`` is unused)."""
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Providers (OpenAI-compatible endpoints) and their models with prices."""
+"""Providers (OpenAI-compatible HTTP or Triton gRPC endpoints) and their models with prices."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from campaigns.models import (
     Provider,
     validate_extra_body,
 )
+from campaigns.providers.base import TARGET_PATTERN
 from campaigns.providers.openai_compatible import API_KEY_CHARS
 from campaigns.schemas.common import In, Money, Name, ObjectId, PageParams, PatchSchema, Price, Search
 
@@ -96,16 +97,49 @@ class _ModelOptions(Schema):
 # --- end billing ---
 
 
+# Protocols: which fields each one takes (the models' validation enforces the same, naming the field).
+Protocol = Literal["openai", "triton-grpc"]
+PROTOCOL_HELP = "openai: OpenAI-compatible HTTP at base_url; triton-grpc: Triton / KServe v2 gRPC at target"
+TARGET_HELP = "triton-grpc only: host:port of the gRPC server, e.g. triton.internal:8001"
+CA_HELP = "triton-grpc with tls only: PEM certificates to trust instead of the system roots"
+PROTOCOL_RULES = {
+    "if": {"properties": {"protocol": {"const": "triton-grpc"}}, "required": ["protocol"]},
+    "then": {"required": ["target"], "not": {"required": ["base_url"]}},
+    "else": {
+        "required": ["base_url"],
+        "not": {"anyOf": [{"required": ["target"]}, {"required": ["ca_bundle"]}]},
+        "properties": {"tls": {"const": False}},
+    },
+}
+GRPC_PROVIDER_EXAMPLE = {"name": "Triton", "protocol": "triton-grpc", "target": "triton.internal:8001", "tls": False}
+Preset = Literal["vllm", "tensorrt_llm"]
+PromptFormat = Literal["chatml", "llama3", "plain"]
+PRESET_HELP = "models of triton-grpc providers only (required there): vllm backend or tensorrt_llm ensemble tensors"
+FORMAT_HELP = "models of triton-grpc providers only (required there): how the messages become text_input"
+
+
 class ProviderIn(In):
-    model_config = ConfigDict(json_schema_extra={"examples": [{**PROVIDER_EXAMPLE, "api_key": "sk-example-1234"}]})
+    """``protocol`` decides the endpoint's fields: ``base_url`` for openai; ``target``, ``tls``, ``ca_bundle`` for triton-grpc."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{**PROVIDER_EXAMPLE, "api_key": "sk-example-1234"}, GRPC_PROVIDER_EXAMPLE],
+            "allOf": [PROTOCOL_RULES],
+        }
+    )
 
     name: str = Field(min_length=1, max_length=100)
+    protocol: Protocol = Field("openai", description=PROTOCOL_HELP)
     base_url: str = Field(
+        "",
         min_length=1,
         max_length=500,
-        description=BASE_URL_HELP,
+        description="openai only (required there): " + BASE_URL_HELP,
         json_schema_extra={"format": "uri", "pattern": BASE_URL_PATTERN},
     )
+    target: str = Field("", max_length=260, pattern=TARGET_PATTERN, description=TARGET_HELP)
+    tls: bool = Field(False, description="triton-grpc only: gRPC over TLS")
+    ca_bundle: str = Field("", max_length=65536, description=CA_HELP)
     api_key: str = Field("", max_length=1000, pattern=KEY_PATTERN, description=KEY_HELP)
     max_concurrency: int = Field(16, ge=1, le=10_000, description="requests in flight at once, over every process")
     rpm_limit: int | None = Field(None, ge=1, le=10**9, description="requests per minute")
@@ -129,6 +163,12 @@ class ProviderPatch(PatchSchema):
         None, min_length=1, max_length=500, description=BASE_URL_HELP + " Changing its scheme, host or port needs "
         "api_key again (422 naming api_key otherwise).", json_schema_extra={"format": "uri", "pattern": BASE_URL_PATTERN},
     )
+    protocol: Protocol | None = Field(
+        None, description=PROTOCOL_HELP + "; changing it drops the other protocol's fields unless they are sent too"
+    )
+    target: str | None = Field(None, max_length=260, pattern=TARGET_PATTERN, description=TARGET_HELP)
+    tls: bool | None = None
+    ca_bundle: str | None = Field(None, max_length=65536, description=CA_HELP)
     api_key: str | None = Field(None, max_length=1000, pattern=KEY_PATTERN, description=KEY_HELP)
     max_concurrency: int | None = Field(None, ge=1, le=10_000)
     rpm_limit: int | None = Field(None, ge=1, le=10**9)
@@ -144,6 +184,10 @@ class ProviderOut(Schema):
                 {
                     "id": 1,
                     **PROVIDER_EXAMPLE,
+                    "protocol": "openai",
+                    "target": "",
+                    "tls": False,
+                    "ca_bundle": "",
                     "api_key_hint": "1234",
                     "breaker_state": "closed",
                     "kind": "openai",
@@ -155,7 +199,14 @@ class ProviderOut(Schema):
 
     id: int
     name: str
-    base_url: str = Field(description="without user-info, query or fragment unless the caller is a staff admin")
+    protocol: str = Field(description="openai | triton-grpc")
+    base_url: str = Field(
+        description="openai only (empty for triton-grpc); without user-info, query or fragment unless the caller "
+        "is a staff admin"
+    )
+    target: str = Field(description="triton-grpc only: host:port; empty for openai")
+    tls: bool
+    ca_bundle: str
     api_key_hint: str = Field(description="the last 4 characters of the key")
     max_concurrency: int
     rpm_limit: int | None
@@ -177,7 +228,7 @@ class ProviderOut(Schema):
 
 
 class ProviderFilters(PageParams):
-    search: Search = Field("", description="in the name (and the base URL, for a staff admin)")
+    search: Search = Field("", description="in the name (and the base URL and gRPC target, for a staff admin)")
     ordering: Literal["name", "-name", "id", "-id", "created_at", "-created_at"] = "name"
 
 
@@ -211,10 +262,14 @@ class LLMModelIn(In, _ModelOptions):
     extra_body: dict[str, Any] | None = Field(
         None, max_length=EXTRA_BODY_MAX_KEYS, description=EXTRA_BODY_HELP, json_schema_extra=EXTRA_BODY_SCHEMA
     )
+    preset: Preset | None = Field(None, description=PRESET_HELP)
+    prompt_format: PromptFormat | None = Field(None, description=FORMAT_HELP)
 
 
 class LLMModelPatch(PatchSchema, _ModelOptions):
-    NULLABLE = frozenset({"fallback_id", "cached_input_usd_per_mtok", "cache_write_usd_per_mtok"})
+    NULLABLE = frozenset(
+        {"fallback_id", "cached_input_usd_per_mtok", "cache_write_usd_per_mtok", "preset", "prompt_format"}
+    )
     model_config = ConfigDict(json_schema_extra={"examples": [{"output_usd_per_mtok": "0.5", "is_active": False}]})
 
     name: Name | None = None
@@ -232,6 +287,8 @@ class LLMModelPatch(PatchSchema, _ModelOptions):
     extra_body: dict[str, Any] | None = Field(
         None, max_length=EXTRA_BODY_MAX_KEYS, description=EXTRA_BODY_HELP, json_schema_extra=EXTRA_BODY_SCHEMA
     )
+    preset: Preset | None = Field(None, description=PRESET_HELP)
+    prompt_format: PromptFormat | None = Field(None, description=FORMAT_HELP)
 
 
 class LLMModelOut(Schema):
@@ -273,6 +330,16 @@ class LLMModelOut(Schema):
     send_temperature: bool
     include_usage: bool
     extra_body: dict[str, Any]
+    preset: Preset | None = Field(None, description="triton-grpc models only")
+    prompt_format: PromptFormat | None = Field(None, description="triton-grpc models only")
+
+    @staticmethod
+    def resolve_preset(obj: Any) -> str | None:
+        return obj.preset or None
+
+    @staticmethod
+    def resolve_prompt_format(obj: Any) -> str | None:
+        return obj.prompt_format or None
 
 
 class LLMModelFilters(PageParams):

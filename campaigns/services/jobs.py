@@ -63,6 +63,10 @@ def _model_spec(
             max_retries=provider.max_retries,
             rpm_limit=provider.rpm_limit,
             tpm_limit=provider.tpm_limit,
+            protocol=provider.protocol,
+            target=provider.target,
+            tls=provider.tls,
+            ca_bundle=provider.ca_bundle,
         )
     fallback = model.fallback if with_fallback and model.fallback_id and model.fallback_id != model.id else None
     prices = prices_for(pinned, campaign_id, model)
@@ -83,6 +87,8 @@ def _model_spec(
         send_temperature=model.send_temperature,
         include_usage=model.include_usage,
         extra_body=dict(model.extra_body or {}),
+        preset=model.preset or "vllm",
+        prompt_format=model.prompt_format or "chatml",
     )
 
 

@@ -89,7 +89,7 @@ async def stop_inline() -> None:
             await asyncio.wait_for(_task, 30)
         except (asyncio.CancelledError, Exception):
             log.exception("engine did not stop cleanly")
-        await _engine.client.aclose()
+        await _engine.aclose()
         if isinstance(_engine.store, DatabaseJobStore):
             await asyncio.to_thread(_engine.store.close)
     _engine, _task = None, None

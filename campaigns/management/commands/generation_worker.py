@@ -66,7 +66,7 @@ class Command(BaseCommand):
             loop.add_signal_handler(sig, shutdown)
         if stop_requested.is_set():
             self.stdout.write(f"generation worker {engine.owner} stopped before it claimed anything")
-            await engine.client.aclose()
+            await engine.aclose()
             return
         listener = asyncio.create_task(self.listen(engine))
         start_webhooks()  # quota webhooks from their outbox, beside the engine
@@ -80,7 +80,7 @@ class Command(BaseCommand):
             # Never let the channel layer's cancellation hold the exit up.
             await asyncio.wait([listener], timeout=5)
             await stop_webhooks()
-            await asyncio.wait([asyncio.ensure_future(engine.client.aclose())], timeout=5)
+            await asyncio.wait([asyncio.ensure_future(engine.aclose())], timeout=5)
         self.stdout.write(f"generation worker {engine.owner} stopped")
         self.stdout.flush()
 

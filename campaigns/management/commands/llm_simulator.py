@@ -8,11 +8,15 @@ from campaigns.simulator import FAULTS, SimConfig, Simulator
 
 
 class Command(BaseCommand):
-    help = "Serve an OpenAI-compatible LLM simulator (chat completions, streaming SSE, faults) on loopback."
+    help = (
+        "Serve an OpenAI-compatible LLM simulator (chat completions, streaming SSE, faults) on loopback; "
+        "with --grpc-port, Triton's gRPC inference service (ModelStreamInfer) too, with the same knobs."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8001)
+        parser.add_argument("--grpc-port", type=int, default=None, help="also serve Triton's GRPCInferenceService here")
         parser.add_argument("--ttft-ms", type=float, default=SimConfig.ttft_ms, help="time to first token")
         parser.add_argument("--gap-ms", type=float, default=SimConfig.gap_ms, help="time between tokens")
         parser.add_argument("--length", type=int, default=SimConfig.length, help="completion tokens per answer")
@@ -46,5 +50,7 @@ class Command(BaseCommand):
             cache=not opts["no_cache"],
             reasoning=opts["reasoning"],
         )
-        self.stdout.write(f"LLM simulator on http://{opts['host']}:{opts['port']}/v1 (Ctrl-C to stop)")
-        Simulator(config).run(host=opts["host"], port=opts["port"])
+        grpc = f" and gRPC {opts['host']}:{opts['grpc_port']}" if opts["grpc_port"] is not None else ""
+        self.stdout.write(f"LLM simulator on http://{opts['host']}:{opts['port']}/v1{grpc} (Ctrl-C to stop)")
+        self.stdout.flush()
+        Simulator(config).run(host=opts["host"], port=opts["port"], grpc_port=opts["grpc_port"])

@@ -18,21 +18,25 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--simulator-port", type=int, default=8001)
+        parser.add_argument("--simulator-grpc-port", type=int, default=8002, help="the simulator's Triton gRPC side")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         sim_url = f"http://127.0.0.1:{opts['simulator_port']}/v1"
-        call_command("seed_demo", simulator_url=sim_url)
+        grpc_target = f"127.0.0.1:{opts['simulator_grpc_port']}"
+        call_command("seed_demo", simulator_url=sim_url, simulator_grpc_target=grpc_target)
         manage = [sys.executable, "manage.py"]
         children = [
-            subprocess.Popen([*manage, "llm_simulator", "--port", str(opts["simulator_port"])]),
+            subprocess.Popen([*manage, "llm_simulator", "--port", str(opts["simulator_port"]),
+                              "--grpc-port", str(opts["simulator_grpc_port"])]),
             subprocess.Popen(
                 [sys.executable, "-m", "daphne", "-b", opts["host"], "-p", str(opts["port"]), "copygen.asgi:application"],
                 env={**os.environ},
             ),
         ]
         self.stdout.write(self.style.SUCCESS(
-            f"copygen is starting on http://{opts['host']}:{opts['port']}/ (simulator on {sim_url}); Ctrl-C stops both."
+            f"copygen is starting on http://{opts['host']}:{opts['port']}/ (simulator on {sim_url} and gRPC "
+            f"{grpc_target}); Ctrl-C stops both."
         ))
         try:
             while all(child.poll() is None for child in children):

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign, LLMModel, Product, PromptTemplate, Provider
+from campaigns.providers.base import TRITON_GRPC
 from campaigns.services.launch import campaign_create
 from campaigns.services.providers import provider_save, url_host
 
@@ -41,6 +42,12 @@ MODELS = [
     ("sim-polyglot@ttft=200,gap=20,len=48,lang=ja,usage=deepseek", "Polyglot ja (simulated)", "0.500000",
      "0.050000", "2.000000"),
 ]
+GRPC_MODELS = [
+    # (Triton model name sent to the simulator's gRPC side, label, preset, prompt format, prices)
+    ("sim-llama@ttft=120,gap=12,len=40", "Llama on Triton vLLM (simulated)", "vllm", "llama3", "0.200000", "0.800000"),
+    ("sim-trtllm-ensemble@ttft=90,gap=10,len=40", "TensorRT-LLM ensemble (simulated)", "tensorrt_llm", "chatml",
+     "0.100000", "0.400000"),
+]
 
 
 class Command(BaseCommand):
@@ -48,6 +55,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--simulator-url", default="http://127.0.0.1:8001/v1")
+        parser.add_argument(
+            "--simulator-grpc-target", default="",
+            help="host:port of the simulator's gRPC side: adds a Triton gRPC provider and its models to the demo",
+        )
         parser.add_argument("--username", default="demo")
         parser.add_argument("--password", default="demo-pass-123")
 
@@ -81,6 +92,7 @@ class Command(BaseCommand):
             )[0]
             for name, label, i, c, o in MODELS
         ]
+        grpc_models = self._grpc_models(opts["simulator_grpc_target"]) if opts["simulator_grpc_target"] else []
         products = [
             Product.objects.get_or_create(
                 name=name, defaults={"description": d, "attributes": a, "language": lang, "owner": user}
@@ -96,11 +108,11 @@ class Command(BaseCommand):
             campaign = campaign_create(
                 owner=user, name="Demo campaign",
                 product_ids=[p.id for p in products], template_ids=[t.id for t in templates],
-                model_ids=[m.id for m in models[:2]], variants=2, max_tokens=120,
+                model_ids=[m.id for m in [*models[:2], *grpc_models[:1]]], variants=2, max_tokens=120,
                 temperature=0.8, budget_usd=Decimal("0.50"),
             )
         self.stdout.write(self.style.SUCCESS(
-            f"Demo data ready: {len(products)} products, {len(templates)} templates, {len(models)} models "
+            f"Demo data ready: {len(products)} products, {len(templates)} templates, {len(models) + len(grpc_models)} models "
             f"on {provider.base_url}; campaign '{campaign.name}' (id {campaign.id}) is a draft."
         ))
         if created:
@@ -108,3 +120,23 @@ class Command(BaseCommand):
                 f"Demo login: username '{opts['username']}', password '{opts['password']}'"))
         else:
             self.stdout.write(f"Demo login: username '{opts['username']}' (password unchanged)")
+
+    def _grpc_models(self, target: str) -> list[LLMModel]:
+        """A Triton gRPC provider on the simulator's gRPC side, with a vLLM and a TensorRT-LLM model."""
+        provider, _ = Provider.objects.get_or_create(
+            name="Simulator gRPC (Triton)",
+            defaults={"protocol": TRITON_GRPC, "target": target, "max_concurrency": 64},
+        )
+        if provider.target != target:  # a key belongs to its endpoint: the moved provider gets the demo key
+            provider_save(provider=provider, changes={"target": target, "api_key": "sk-sim-demo-0000"})
+        if not provider.api_key:
+            provider.set_api_key("sk-sim-demo-0000")
+            provider.save()
+        return [
+            LLMModel.objects.get_or_create(
+                provider=provider, name=name,
+                defaults={"label": label, "preset": preset, "prompt_format": fmt,
+                          "input_usd_per_mtok": Decimal(i), "output_usd_per_mtok": Decimal(o)},
+            )[0]
+            for name, label, preset, fmt, i, o in GRPC_MODELS
+        ]

@@ -11,9 +11,10 @@ from django.utils import timezone
 from campaigns.engine.status import BREAKER_LABELS, BreakerState
 from campaigns.models import Attempt, Campaign, Provider
 
-__all__ = ["BREAKER_LABELS", "RATE_LIMIT_RECENT", "campaign_providers"]
+__all__ = ["BREAKER_LABELS", "PROTOCOL_LABELS", "RATE_LIMIT_RECENT", "campaign_providers"]
 
-# A 429 this recent means the provider is rate limiting the campaign right now.
+PROTOCOL_LABELS = {"openai": "HTTP", "triton-grpc": "gRPC · Triton"}
+# A 429 (gRPC: RESOURCE_EXHAUSTED) this recent means the provider is rate limiting the campaign right now.
 RATE_LIMIT_RECENT = timedelta(seconds=60)
 
 
@@ -38,6 +39,9 @@ def campaign_providers(*, campaign: Campaign) -> list[dict[str, Any]]:
                 "breaker_label": BREAKER_LABELS.get(BreakerState(p.breaker_state or BreakerState.CLOSED), p.breaker_state),
                 "rate_limited": bool(row["last"] and row["last"] >= recent),
                 "rate_limited_count": row["n"],
+                "protocol": p.protocol,
+                "protocol_label": PROTOCOL_LABELS.get(p.protocol, p.protocol),
+                "endpoint": p.target if p.protocol == "triton-grpc" else p.base_url,
             }
         )
     return out
