@@ -44,9 +44,10 @@ def check_provider_urls(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
     from django.core.exceptions import ValidationError
 
     from campaigns.models import Provider, validate_base_url
+    from campaigns.providers.base import OPENAI
 
-    try:
-        rows = list(Provider.objects.values_list("name", "base_url"))
+    try:  # gRPC providers have a target, not a base_url
+        rows = list(Provider.objects.filter(protocol=OPENAI).values_list("name", "base_url"))
     except DatabaseError:
         return []  # not migrated yet
     warnings: list[CheckMessage] = []

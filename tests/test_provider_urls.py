@@ -109,6 +109,7 @@ def test_a_system_check_names_providers_saved_before_the_rules() -> None:
 
     Provider.objects.create(name="Legacy", base_url="ftp://relay.example/v1")
     ProviderFactory(name="Fine", base_url="https://api.example.com/v1")
+    Provider.objects.create(name="Triton", protocol="triton-grpc", base_url="", target="127.0.0.1:8001")
     warnings = check_provider_urls()
     assert [(w.id, "Legacy" in w.msg) for w in warnings] == [("copygen.W002", True)]
 
