@@ -129,6 +129,7 @@ class Engine:
             reserve=self._reserve,
             rng=self._rng,
             on_rate_limited=self._rate_limited,
+            on_rewrite=self._rewriting,
         )
 
     # --- control -------------------------------------------------------------------------
@@ -307,6 +308,17 @@ class Engine:
                 "rate_limited": True, "concurrency_limit": int(controls.gate.limit) if controls else None,
             }))
 
+    def _rewriting(self, job: Job, rewrite: int, failures: list[str]) -> None:
+        """A cell failed its checks and is written again: viewers start its text afresh."""
+        last = self.coalescer.finish(job.id)
+        if last is not None:
+            self._outbox.put_nowait((job.campaign_id, last))
+        self._texts.pop(job.id, None)
+        self._outbox.put_nowait((job.campaign_id, {
+            "type": "generation.rewrite", "campaign_id": job.campaign_id, "id": job.id, "rewrite": rewrite,
+            "check_failures": failures,
+        }))
+
     def _background(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
         self._side_tasks.add(task)
@@ -425,5 +437,7 @@ def _finished_event(r: JobResult) -> dict[str, Any]:
         "error": r.error,
         "text": r.text,
         "model_id": r.model_id,
+        "checks_passed": r.checks_passed,
+        "check_failures": r.check_failures,
     }
 

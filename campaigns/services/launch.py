@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from campaigns.models import ApiToken, Campaign, Generation, LLMModel, Product, PromptTemplate, TemplateVersion
 from campaigns.services.budgets import QuotaRefusal, quota_check_launch
+from campaigns.services.checks import banned_terms, cell_checks
 from campaigns.services.errors import CampaignStateError, InvalidInput, QuotaExceeded, full_clean_or_invalid
 from campaigns.services.signals import engine_signal
 from campaigns.templating import render_template
@@ -44,11 +45,12 @@ def product_context(product: Product) -> dict[str, Any]:
 def template_version_current(template: PromptTemplate) -> TemplateVersion:
     """The version holding the template's current text (made if the text changed since the last)."""
     latest = template.versions.order_by("-number").first()
-    if latest is not None and (latest.system_prompt, latest.body) == (template.system_prompt, template.body):
+    text = (template.system_prompt, template.body, template.checks)
+    if latest is not None and (latest.system_prompt, latest.body, latest.checks) == text:
         return latest
     return TemplateVersion.objects.create(
         template=template, number=(latest.number + 1) if latest else 1, name=template.name,
-        system_prompt=template.system_prompt, body=template.body,
+        system_prompt=template.system_prompt, body=template.body, checks=template.checks,
     )
 
 
@@ -113,6 +115,7 @@ def campaign_create(
     max_tokens: int = 256,
     temperature: float = 0.7,
     budget_usd: Decimal = Decimal("5"),
+    rewrites: int = 1,
 ) -> Campaign:
     products = objects_by_ids(Product, product_ids, "product_ids")
     templates = objects_by_ids(PromptTemplate, template_ids, "template_ids")
@@ -128,6 +131,7 @@ def campaign_create(
         max_tokens=max_tokens,
         temperature=temperature,
         budget_usd=budget_usd,
+        rewrites=rewrites,
     )
     full_clean_or_invalid(campaign, exclude=["owner"])
     campaign.save()
@@ -161,11 +165,16 @@ def campaign_launch(*, campaign_id: int, token: ApiToken | None = None) -> Campa
         languages = campaign.languages or [""]
         # The texts pinned when the campaign was created; later edits of a template don't apply.
         pinned = {v.template_id: v for v in campaign.template_versions.all()}
+        banned = banned_terms()
         for product in products:
             for template in templates:
                 version = pinned.get(template.id)
                 for language in languages:
                     messages = messages_render(template=version or template, product=product, language=language)
+                    checks = cell_checks(
+                        (version or template).checks, product=product_context(product),
+                        language=language or product.language, banned=banned,
+                    )
                     for model in llm_models:
                         for variant in range(1, campaign.variants + 1):
                             rows.append(
@@ -178,6 +187,7 @@ def campaign_launch(*, campaign_id: int, token: ApiToken | None = None) -> Campa
                                     variant=variant,
                                     language=language or product.language,
                                     messages=messages,
+                                    checks=checks,
                                 )
                             )
         Generation.objects.bulk_create(rows, batch_size=1000)
