@@ -159,8 +159,8 @@ def test_format_strips_quotes_and_flags_placeholders() -> None:
 
 
 def test_format_json() -> None:
-    assert failures([{"kind": "format", "json": True}], '{"headline": "Run"}') == []
-    assert failures([{"kind": "format", "json": True}], "{headline: Run}")[0].startswith("not valid JSON")
+    assert failures([{"kind": "format", "valid_json": True}], '{"headline": "Run"}') == []
+    assert failures([{"kind": "format", "valid_json": True}], "{headline: Run}")[0].startswith("not valid JSON")
 
 
 # --- validation and presets -----------------------------------------------------------------------

@@ -38,9 +38,11 @@ __all__ = [
     "CheckResult",
     "CheckSpecError",
     "CheckSuite",
+    "checks_dump",
     "checks_parse",
     "feedback_message",
     "measure",
+    "Preset",
     "preset_checks",
     "sms_units",
 ]
@@ -160,12 +162,10 @@ class LanguageCheck(_Spec):
 class FormatCheck(_Spec):
     kind: Literal["format"]
     placeholders: bool = Field(True, description="fail on leftover template syntax or placeholder brackets")
-    json_: bool = Field(False, alias="json", description="the copy must be valid JSON")
+    valid_json: bool = Field(False, description="the copy must be valid JSON")
     quotes: Literal["strip", "fail", "allow"] = Field(
         "strip", description="surrounding quotes: strip them before checking (and from the copy), fail, or allow"
     )
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 Check = Annotated[
@@ -201,7 +201,7 @@ def checks_parse(raw: Any, *, field: str = "checks") -> list[Check]:
 
 def checks_dump(checks: Sequence[Check]) -> list[dict[str, Any]]:
     """Checks as the JSON stored on a template (defaults filled in, so a later default can't change them)."""
-    return [c.model_dump(mode="json", by_alias=True) for c in checks]
+    return [c.model_dump(mode="json") for c in checks]
 
 
 _KINDS = {
@@ -474,7 +474,7 @@ def _format_results(check: FormatCheck, text: str) -> list[CheckResult]:
         found = _PLACEHOLDER.search(text)
         if found is not None:
             results.append(CheckResult("format", False, reason=f"leftover placeholder or template syntax: {found.group(0)[:60]}"))
-    if check.json_:
+    if check.valid_json:
         try:
             json.loads(text)
         except ValueError as exc:

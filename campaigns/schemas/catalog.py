@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from campaigns.engine.checks import MAX_CHECKS, Check, Preset
 from campaigns.schemas.common import In, Language, Name, PageParams, PatchSchema, RowErrorOut, Search
 
 __all__ = [
@@ -37,7 +38,25 @@ TEMPLATE_EXAMPLE = {
     "name": "Tagline",
     "system_prompt": "You are a senior copywriter. Answer in {{ language }}.",
     "body": "Write a punchy tagline for {{ product.name }}. {{ product.description }}",
+    "checks": [
+        {"kind": "max_chars", "value": 30, "counting": "google_ads"},
+        {"kind": "must_include", "terms": ["{{ product.name }}"]},
+        {"kind": "language"},
+    ],
 }
+CHECKS_HELP = (
+    "copy checks run on every cell of a campaign (pinned with the template's text when a campaign is created); "
+    f"at most {MAX_CHECKS}. Kinds: max_chars/min_chars (value, counting: graphemes|google_ads|x, stop_margin), "
+    "max_words/min_words/max_lines (value), sms (segments), must_include/must_not_include (terms), "
+    "regex (pattern, must_match, description), language (language, min_confidence), "
+    "format (placeholders, valid_json, quotes)"
+)
+PRESET_HELP = (
+    "a channel preset whose checks are put before those of `checks`: google_ads_headline (30, Google Ads width), "
+    "google_ads_description (90), meta_title (60), meta_description (160), x_post (280, X weighting), "
+    "sms (160 GSM-7 or 70 UCS-2), push_notification (110, 2 lines), instagram_caption (2,200, 30 hashtags)"
+)
+Checks = Annotated[list[Check], Field(max_length=MAX_CHECKS, description=CHECKS_HELP)]
 STAMPS = {"created_at": "2026-03-01T09:30:00Z", "updated_at": "2026-03-02T11:00:00Z"}
 
 
@@ -83,6 +102,8 @@ class PromptTemplateIn(In):
     name: Name
     system_prompt: str = Field("", max_length=100_000)
     body: str = Field(min_length=1, max_length=100_000)
+    checks: Checks = Field(default_factory=list)
+    preset: Preset | None = Field(None, description=PRESET_HELP)
 
 
 class PromptTemplatePatch(PatchSchema):
@@ -91,6 +112,8 @@ class PromptTemplatePatch(PatchSchema):
     name: Name | None = None
     system_prompt: str | None = Field(None, max_length=100_000)
     body: str | None = Field(None, min_length=1, max_length=100_000)
+    checks: Checks | None = Field(None, description="replaces the template's checks (with the preset's, if given)")
+    preset: Preset | None = Field(None, description=PRESET_HELP)
 
 
 class PromptTemplateOut(Schema):
@@ -100,6 +123,7 @@ class PromptTemplateOut(Schema):
     name: str
     system_prompt: str
     body: str
+    checks: Checks
     created_at: datetime
     updated_at: datetime
 

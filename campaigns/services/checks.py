@@ -12,7 +12,7 @@ from campaigns.models import BannedTerm, checks_validate
 from campaigns.services.errors import InvalidInput
 from campaigns.templating import render_template
 
-__all__ = ["banned_terms", "cell_checks", "checks_from_input"]
+__all__ = ["banned_terms", "cell_checks", "checks_from_input", "template_fields"]
 
 
 def banned_terms() -> list[str]:
@@ -56,3 +56,12 @@ def cell_checks(
     if banned:
         pinned.append({"kind": "must_not_include", "terms": list(banned)})
     return pinned
+
+
+def template_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A template's fields from API input: ``preset`` and ``checks`` become its checks list."""
+    fields = dict(data)
+    checks = checks_from_input(fields.pop("checks", None), fields.pop("preset", None))
+    if checks is not None:
+        fields["checks"] = checks
+    return fields
