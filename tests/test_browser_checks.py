@@ -45,6 +45,8 @@ def test_the_template_editor_shows_the_checks(context: Any, demo_server: str) ->
     checks = page.locator("[data-testid=template-checks]")
     assert "max_chars" in checks.locator("textarea").input_value()
     assert checks.locator("select[name=preset] option").count() == 9  # none + 8 channel presets
+    page.locator("textarea[name=body]").scroll_into_view_if_needed()
+    page.evaluate("() => window.scrollBy(0, 250)")
     shot(page, "template-checks.png")
     page.close()
 
