@@ -78,6 +78,7 @@ class CampaignConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     generation_started = _forward
     generation_delta = _forward
     generation_finished = _forward
+    generation_rewrite = _forward  # a cell failed its checks and is written again
     campaign_progress = _forward
     campaign_finished = _forward
     provider_status = _forward

@@ -157,10 +157,12 @@ async def test_rewrites_never_exceed_the_budget_under_concurrency(catalog, user,
     assert campaign.spent_usd <= campaign.budget_usd
     assert campaign.reserved_usd == 0
     assert campaign.spent_usd == sum(g.cost_usd for g in generations)
-    statuses = {g.status for g in generations}
-    assert "skipped" in statuses or any(not g.checks_passed for g in generations)
     attempts = [a async for a in Attempt.objects.filter(generation__campaign=campaign)]
     assert sum(a.cost_usd for a in attempts) == campaign.spent_usd
+    # The budget ran out for some rewrites: those cells keep their failing copy, with a note.
+    notes = [r.get("note", "") for a in attempts for r in a.check_results]
+    assert "rewrite skipped: the budget cannot cover another attempt" in notes
+    assert any(g.checks_passed is False for g in generations)
 
 
 def test_checks_are_pinned_per_cell_with_the_product_name_and_banned_terms(catalog, user):
@@ -177,3 +179,32 @@ def test_checks_are_pinned_per_cell_with_the_product_name_and_banned_terms(catal
         assert g.checks[-1] == {"kind": "must_not_include", "terms": ["Acme"]}
     version = campaign.template_versions.get()
     assert version.checks[1] == {"kind": "max_chars", "value": 30, "counting": "graphemes", "stop_margin": None}
+
+
+async def test_a_rewrite_reaches_the_page_and_the_cell_starts_afresh(catalog, user, simulator, inline_engine):
+    from tests.test_consumers import ORIGIN, connect, live_events, session_cookie
+
+    campaign = await sync_to_async(checked_campaign)(
+        catalog, user, model="sim-k@ttft=5,gap=1,len=8,jitter=0,first=long", checks=HEADLINE,
+        product_ids=[catalog["products"][0].id],
+    )
+    cookie = await sync_to_async(session_cookie)(user)
+    ws, connected, _ = await connect(campaign.id, [ORIGIN, cookie])
+    assert connected
+    await ws.receive_json_from(timeout=5)  # the snapshot
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    events: list[dict[str, Any]] = []
+    async for message in live_events(ws):
+        events.append(message)
+        if any(e["type"] == "generation.finished" for e in events):
+            break
+    await ws.disconnect()
+    kinds = [e["type"] for e in events]
+    rewrite = events[kinds.index("generation.rewrite")]
+    assert rewrite["rewrite"] == 1 and rewrite["check_failures"][0].endswith("; the limit is 30")
+    # the deltas after the rewrite start again at offset 0 and add up to the kept copy
+    after = [e for e in events[kinds.index("generation.rewrite"):] if e["type"] == "generation.delta"]
+    assert after[0]["offset"] == 0
+    finished = events[kinds.index("generation.finished")]
+    assert "".join(e["text"] for e in after) == finished["text"]
+    assert finished["checks_passed"] is True and finished["check_failures"] == []
