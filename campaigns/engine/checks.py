@@ -7,7 +7,8 @@ the engine runs them on each finished attempt, in its own process, with no provi
   weighting), ``max_words`` / ``min_words``, ``max_lines``, ``sms`` (GSM-7 or UCS-2 units);
 - terms: ``must_include`` / ``must_not_include`` (case-insensitive, whole words where the
   script separates words, substrings in scripts that don't: Chinese, Japanese, Thai…);
-- ``regex`` must match or must not match, run with a timeout so no pattern can hang a worker;
+- ``regex`` must match or must not match, in RE2 syntax: Google's linear-time engine, so no
+  pattern can hang a worker (no backtracking) or the process compiling it (bounded memory);
 - ``language``: the copy reads as the cell's language (lingua, offline); unclear → passes
   with a note;
 - ``format``: no leftover template syntax or placeholder brackets, JSON when asked, and
@@ -26,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
+import re2
 import regex
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
@@ -51,8 +53,8 @@ MAX_CHECKS = 30
 MAX_TERMS = 100
 MAX_TERM_CHARS = 200
 MAX_PATTERN_CHARS = 500
-REGEX_TIMEOUT_SECONDS = 0.05
-"""One regex check may run this long on one copy; longer is a failure, never a hang."""
+RE2_MAX_MEMORY = 8 << 20
+"""Bytes one compiled pattern may use; a bigger one (nested counted repeats) is refused when saved."""
 LANGUAGE_MIN_LETTERS = 12
 """Shorter copy is too short for a language detector to judge: it passes with a note."""
 
@@ -135,18 +137,40 @@ class MustNotInclude(_Terms):
 
 class Regex(_Spec):
     kind: Literal["regex"]
-    pattern: str = Field(min_length=1, max_length=MAX_PATTERN_CHARS)
+    pattern: str = Field(
+        min_length=1, max_length=MAX_PATTERN_CHARS,
+        description="RE2 syntax (linear time: no lookarounds or backreferences; (?i) for case-insensitive)",
+    )
     must_match: bool = True
     description: str = Field("", max_length=200, description="the reason shown when the check fails, e.g. 'more than 30 hashtags'")
 
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, pattern: str) -> str:
-        try:
-            regex.compile(pattern)
-        except (regex.error, OverflowError, RecursionError) as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        re2_compile(pattern)
         return pattern
+
+
+def _re2_options() -> Any:
+    options = re2.Options()
+    options.max_mem = RE2_MAX_MEMORY
+    options.log_errors = False
+    return options
+
+
+_RE2_OPTIONS = _re2_options()
+
+
+def re2_compile(pattern: str) -> Any:
+    """A compiled RE2 pattern; ValueError with RE2's reason if it is not one (lookarounds,
+    backreferences and over-large repeats are not: RE2 guarantees linear time)."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise ValueError(f"not a valid regular expression (RE2 syntax): {reason}") from exc
 
 
 class LanguageCheck(_Spec):
@@ -491,6 +515,7 @@ class CheckSuite:
     language: str = ""
     """The cell's language (the default of a language check)."""
     _terms: dict[str, regex.Pattern[str]] = field(default_factory=dict, repr=False)
+    _patterns: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_json(cls, raw: Sequence[Mapping[str, Any]], *, language: str = "") -> CheckSuite:
@@ -564,7 +589,10 @@ class CheckSuite:
                 return [CheckResult(kind, False, reason=f"contains {_list(found)}, which must not appear")]
             return [CheckResult(kind, True)]
         if isinstance(check, Regex):
-            return [_regex_result(check, text)]
+            pattern = self._patterns.get(check.pattern)
+            if pattern is None:
+                pattern = self._patterns[check.pattern] = re2_compile(check.pattern)
+            return [_regex_result(check, pattern, text)]
         if isinstance(check, LanguageCheck):
             return [_language_result(check, text, self.language)]
         return _format_results(check, text)
@@ -576,14 +604,9 @@ def _list(terms: Sequence[str]) -> str:
     return ", ".join(quoted) + more
 
 
-def _regex_result(check: Regex, text: str) -> CheckResult:
+def _regex_result(check: Regex, pattern: Any, text: str) -> CheckResult:
     what = f"/{check.pattern[:80]}/"
-    try:
-        matched = regex.search(check.pattern, text, timeout=REGEX_TIMEOUT_SECONDS) is not None
-    except TimeoutError:
-        return CheckResult(
-            "regex", False, reason=f"the pattern {what} took longer than {REGEX_TIMEOUT_SECONDS * 1000:.0f} ms; simplify it"
-        )
+    matched = pattern.search(text) is not None
     if matched == check.must_match:
         return CheckResult("regex", True)
     default = f"does not match {what}" if check.must_match else f"matches {what}, which it must not"

@@ -48,7 +48,7 @@ CHECKS_HELP = (
     "copy checks run on every cell of a campaign (pinned with the template's text when a campaign is created); "
     f"at most {MAX_CHECKS}. Kinds: max_chars/min_chars (value, counting: graphemes|google_ads|x, stop_margin), "
     "max_words/min_words/max_lines (value), sms (segments), must_include/must_not_include (terms), "
-    "regex (pattern, must_match, description), language (language, min_confidence), "
+    "regex (pattern in RE2 syntax, must_match, description), language (language, min_confidence), "
     "format (placeholders, valid_json, quotes)"
 )
 PRESET_HELP = (
