@@ -86,6 +86,8 @@ def test_badges_passing_count_and_the_review_filter(context: Any, demo_server: A
 
     # The review board: only the failing copy, then only the passing copy.
     page.goto(f"{demo_server}/campaigns/{campaign_id}/review/")
+    assert page.text_content("[data-testid=review-passing]") == "3 passing checks, 3 failing"
+    assert page.text_content("[data-testid=rewrite-cost]").startswith("Rewrites of failing copy cost $")
     page.select_option("select[name=checks]", "fail")
     page.click("[data-testid=review-filters] button[type=submit]")
     page.wait_for_url("**checks=fail**")

@@ -91,7 +91,9 @@ def test_the_review_board_filters_by_checks(client_for, user, catalog) -> None:
     passing = client.get(url, {"checks": "pass"}).content.decode()
     assert passing.count('data-testid="review-checks" data-checks="pass"') == len(others)
     assert f"Copy {first.pk}<" not in passing and f"Copy {others[0].pk}<" in passing
-    assert "per passing" in client.get(url).content.decode()
+    page = client.get(url).content.decode()
+    assert "per passing" in page
+    assert f"{len(others)} passing checks, 1 failing" in page
 
 
 def test_admin_edits_banned_terms_and_template_checks(client, staff_user) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Max, Q, QuerySet, Sum
 
-from campaigns.models import Campaign, Generation, LLMModel, PromptTemplate, TemplateVersion
+from campaigns.models import Attempt, Campaign, Generation, LLMModel, PromptTemplate, TemplateVersion
 
 __all__ = [
     "PRODUCTS_PER_PAGE",
@@ -167,14 +167,19 @@ def review_board(*, campaign: Campaign, filters: dict[str, Any], page_number: An
     )
 
 
-def review_counts(*, campaign: Campaign) -> dict[str, int]:
-    return campaign.generations.aggregate(
+def review_counts(*, campaign: Campaign) -> dict[str, Any]:
+    counts: dict[str, Any] = campaign.generations.aggregate(
         total=Count("id"),
         succeeded=Count("id", filter=Q(status=Generation.Status.SUCCEEDED)),
         rated=Count("id", filter=Q(rating__isnull=False)),
         approved=Count("id", filter=Q(approved=True)),
         edited=Count("id", filter=~Q(edited_text="")),
+        passing=Count("id", filter=Q(checks_passed=True)),
+        failing_checks=Count("id", filter=Q(checks_passed=False)),
     )
+    rewrites = Attempt.objects.filter(generation__campaign=campaign, rewrite__gt=0).aggregate(usd=Sum("cost_usd"))
+    counts["rewrite_usd"] = rewrites["usd"] or Decimal(0)
+    return counts
 
 
 @dataclass
