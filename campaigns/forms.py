@@ -79,6 +79,16 @@ CHECKS_HELP = (
 )
 
 
+class ChecksField(forms.JSONField):
+    """A checks list shown one check per line."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list) and value and not isinstance(value, forms.fields.InvalidJSONInput):
+            lines = ",\n".join("  " + json.dumps(check, ensure_ascii=False) for check in value)
+            return f"[\n{lines}\n]"
+        return super().prepare_value(value)
+
+
 class PromptTemplateForm(forms.ModelForm):
     """Unknown variables and syntax errors come back from ``PromptTemplate.clean`` per field."""
 
@@ -94,10 +104,11 @@ class PromptTemplateForm(forms.ModelForm):
         fields = ["name", "system_prompt", "body", "preset", "checks"]
         labels = {"checks": "Checks"}
         help_texts = {"checks": CHECKS_HELP}
+        field_classes = {"checks": ChecksField}
         widgets = {
             "system_prompt": forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "class": "mono"}),
             "body": forms.Textarea(attrs={"rows": 10, "spellcheck": "false", "class": "mono"}),
-            "checks": forms.Textarea(attrs={"rows": 5, "spellcheck": "false", "class": "mono"}),
+            "checks": forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "mono"}),
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
