@@ -25,14 +25,26 @@ from campaigns.models import (
     Team,
     validate_api_key,
 )
+from campaigns.services.providers import provider_key_needed
 
 
 class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
+    """A provider; the key is write-only, and moving ``base_url`` to another host needs it again.
+
+    Changing the scheme, host or port of ``base_url`` with the key left empty is refused on
+    the ``api_key`` field (the stored key was given for the old host and is never sent to the
+    new one): enter the new host's key, or tick "remove the stored key" for a host without one.
+    """
+
     api_key = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
         validators=[validate_api_key],
-        help_text="Leave empty to keep the current key. Stored encrypted; only the last 4 characters are shown.",
+        help_text="Leave empty to keep the current key (on the same host only). Stored encrypted; only the last 4 "
+        "characters are shown.",
+    )
+    clear_api_key = forms.BooleanField(
+        required=False, label="Remove the stored key", help_text="for a host that takes no key"
     )
 
     class Meta:
@@ -43,11 +55,22 @@ class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
         super().__init__(*args, **kwargs)
         self.initial["api_key"] = ""
 
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean()
+        new_key, clear = cleaned.get("api_key"), cleaned.get("clear_api_key")
+        if new_key and clear:
+            self.add_error("clear_api_key", "enter a new key or remove the stored one, not both")
+        elif not new_key and not clear and cleaned.get("base_url"):
+            reason = provider_key_needed(provider_id=self.instance.pk, base_url=cleaned["base_url"])
+            if reason:
+                self.add_error("api_key", reason.removeprefix("api_key: ") + "; or tick “Remove the stored key”")
+        return cleaned
+
     def save(self, commit: bool = True) -> Provider:
         provider: Provider = super().save(commit=False)
         new_key = self.cleaned_data.get("api_key")
-        if new_key:
-            provider.set_api_key(new_key)
+        if new_key or self.cleaned_data.get("clear_api_key"):
+            provider.set_api_key(new_key or "")
         elif provider.pk:
             # Keep the stored key: the form never shows (or round-trips) it.
             provider.api_key = Provider.objects.get(pk=provider.pk).api_key

@@ -1,10 +1,12 @@
-"""System checks: a stored secret that no configured key decrypts stops the start loudly."""
+"""System checks: a stored secret that no configured key decrypts stops the start loudly; a provider
+URL saved before the rules on base_url is named."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.core.checks import CheckMessage, Error, register
+from django.core.checks import Warning as CheckWarning
 from django.db import DatabaseError, connection
 
 from campaigns.crypto import SecretDecryptionError, decrypt
@@ -34,3 +36,29 @@ def check_secrets_decrypt(app_configs: Any = None, **kwargs: Any) -> list[CheckM
                 )
             )
     return errors
+
+
+@register("database")
+def check_provider_urls(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A provider saved before base_url refused user-info, queries and other schemes is named (it still works)."""
+    from django.core.exceptions import ValidationError
+
+    from campaigns.models import Provider, validate_base_url
+
+    try:
+        rows = list(Provider.objects.values_list("name", "base_url"))
+    except DatabaseError:
+        return []  # not migrated yet
+    warnings: list[CheckMessage] = []
+    for name, url in rows:
+        try:
+            validate_base_url(url)
+        except ValidationError as exc:
+            warnings.append(
+                CheckWarning(
+                    f"provider '{name}': {exc.messages[0]}",
+                    hint="Edit the provider: move any secret from the URL to its API key.",
+                    id="copygen.W002",
+                )
+            )
+    return warnings

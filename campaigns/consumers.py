@@ -60,14 +60,15 @@ class CampaignConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if action not in actions:
             await self.send_json({"type": "error", "detail": "action must be 'launch' or 'cancel'"})
             return
-        scope_needed = "launch"
-        if not await database_sync_to_async(access.can_act)(self.scope, scope_needed, self.campaign_id):
-            await self.send_json({"type": "error", "detail": f"not allowed to {action} this campaign"})
-            return
         try:
-            campaign = await database_sync_to_async(actions[action])(campaign_id=self.campaign_id)
+            # The service checks access and the token's scope, and applies the token's quotas.
+            campaign = await database_sync_to_async(actions[action])(
+                campaign_id=self.campaign_id, actor=self.scope["user"], token=self.scope.get("api_token")
+            )
         except DomainError as exc:
-            await self.send_json({"type": "error", "action": action, "detail": exc.message})
+            await self.send_json(
+                {"type": "error", "action": action, "status": exc.status_code, "detail": exc.message}
+            )
             return
         await self.send_json({"type": "campaign.status", "campaign_id": campaign.id, "status": campaign.status})
 

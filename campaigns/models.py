@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator, URLValidator
 from django.db import models
 
 from campaigns.crypto import EncryptedTextField
@@ -155,11 +156,32 @@ validate_api_key = RegexValidator(
 )
 
 
+def validate_base_url(value: str) -> None:
+    """An http(s) URL without user-info, query or fragment: the key goes in ``api_key``, never in the URL."""
+    URLValidator(schemes=["http", "https"], message="base_url must be an http:// or https:// URL")(value)
+    parts = urlsplit(value)
+    if "@" in parts.netloc:
+        raise ValidationError(
+            "base_url must not hold a user name or password (user:pass@); put the key in api_key", code="userinfo"
+        )
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValidationError(
+            "base_url must not hold a query string or fragment (?…, #…); put the key in api_key", code="query"
+        )
+
+
 class Provider(models.Model):
-    """An OpenAI-compatible endpoint and its limits."""
+    """An OpenAI-compatible endpoint and its limits.
+
+    ``api_key`` belongs to the host of ``base_url``: changing the scheme, host or port needs
+    the key again (see :func:`campaigns.services.providers.provider_save`).
+    """
 
     name = models.CharField(max_length=100, unique=True)
-    base_url = models.URLField(max_length=500, help_text="e.g. https://api.openai.com/v1")
+    base_url = models.URLField(
+        max_length=500, validators=[validate_base_url],
+        help_text="e.g. https://api.openai.com/v1 (http or https; no user:pass@, query or fragment)",
+    )
     api_key = EncryptedTextField(blank=True, validators=[validate_api_key])
     api_key_hint = models.CharField(max_length=8, blank=True, editable=False)
     max_concurrency = models.PositiveIntegerField(default=16, validators=[MinValueValidator(1)])

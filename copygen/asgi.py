@@ -16,7 +16,6 @@ django_asgi_app = get_asgi_application()
 
 # Imported after Django is set up.
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.core.checks import run_checks  # noqa: E402
@@ -25,6 +24,7 @@ from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 from campaigns.routing import websocket_urlpatterns  # noqa: E402
 from campaigns.services import runner  # noqa: E402
 from copygen.ws_auth import TokenOrSessionAuthMiddleware  # noqa: E402
+from copygen.ws_origin import SameOriginValidator  # noqa: E402
 
 # Refuse to start with secrets no configured key can decrypt (never serve an empty key).
 # The test suite imports this module without a database and checks this separately.
@@ -61,7 +61,7 @@ application = InlineEngineMiddleware(
     ProtocolTypeRouter(
         {
             "http": http_app,
-            "websocket": AllowedHostsOriginValidator(TokenOrSessionAuthMiddleware(URLRouter(websocket_urlpatterns))),
+            "websocket": SameOriginValidator(TokenOrSessionAuthMiddleware(URLRouter(websocket_urlpatterns))),
         }
     )
 )

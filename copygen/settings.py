@@ -72,6 +72,9 @@ _validate_fernet_keys(ENCRYPTION_KEYS)
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+# Websockets accept pages of their own origin (scheme, host and port) and of these
+# (``scheme://host[:port]``, comma-separated); see copygen/ws_origin.py.
+COPYGEN_ALLOWED_ORIGINS = env_list("COPYGEN_ALLOWED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "daphne",

@@ -213,7 +213,7 @@ def spent(catalog: dict[str, Any], user: Any, other_user: Any) -> tuple[Campaign
         (theirs, "0.002", "reported"),
     ]:
         if campaign.status == "draft":
-            campaign_launch(campaign_id=campaign.id)
+            campaign_launch(campaign_id=campaign.id, actor=campaign.owner, token=None)
             campaign.refresh_from_db()
         gen = Generation.objects.filter(campaign=campaign, attempts=0).first()
         assert gen is not None

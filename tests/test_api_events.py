@@ -205,7 +205,7 @@ async def test_stream_follows_a_real_run_and_ends(catalog, user, make_token, sim
 
 async def test_reconnecting_with_last_event_id_resumes(catalog, user, make_token, simulator, inline_engine):
     campaign = await sync_to_async(small_campaign)(catalog, user)
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     await wait_finished(campaign.id)
     headers = await bearer(make_token, user)
     path = f"/api/v1/campaigns/{campaign.id}/events"
@@ -237,7 +237,7 @@ async def test_resume_in_the_middle_of_a_run(catalog, user, make_token, simulato
     campaign = await sync_to_async(small_campaign)(catalog, user)
     headers = await bearer(make_token, user)
     path = f"/api/v1/campaigns/{campaign.id}/events"
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     async with sse(path, headers) as stream:
         first = await stream.until("generation.finished")
     last_id = first[-1].id
@@ -254,7 +254,7 @@ async def test_resume_in_the_middle_of_a_run(catalog, user, make_token, simulato
 async def test_keepalive_then_a_cancelled_campaign_closes_the_stream(catalog, user, make_token, settings):
     settings.COPYGEN_SSE_KEEPALIVE_SECONDS = 0.2
     campaign = await sync_to_async(small_campaign)(catalog, user)
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     headers = await bearer(make_token, user)
     async with sse(f"/api/v1/campaigns/{campaign.id}/events", headers) as stream:
         progress = await stream.next()
@@ -287,7 +287,7 @@ async def test_live_finished_events_are_sent_in_cursor_order(catalog, user, make
     from campaigns.services.publish import publish_event
 
     campaign = await sync_to_async(small_campaign)(catalog, user)
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     gens = [g async for g in Generation.objects.filter(campaign=campaign).order_by("id")]
     await Generation.objects.filter(campaign=campaign).aupdate(status=Generation.Status.RUNNING)
     headers = await bearer(make_token, user)
@@ -327,7 +327,7 @@ async def test_results_whose_live_events_were_lost_are_sent_before_the_end(catal
     from campaigns.services.publish import publish_event
 
     campaign = await sync_to_async(small_campaign)(catalog, user)
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     headers = await bearer(make_token, user)
     async with sse(f"/api/v1/campaigns/{campaign.id}/events", headers) as stream:
         await stream.until("campaign.progress")

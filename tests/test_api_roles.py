@@ -29,6 +29,7 @@ from tests.factories import LLMModelFactory, ProductFactory, PromptTemplateFacto
 BASE = "/api/v1"
 SECRET = "sk-roles-matrix-secret-9876"
 ALL_SCOPES = ["read", "write", "launch", "admin"]
+HOST = (b"host", b"127.0.0.1:8000")
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
 STREAMS = {"campaign_events"}  # endless responses: only requests that must be refused are sent
 
@@ -276,7 +277,7 @@ def _bearer(user: Any, scopes: list[str]) -> tuple[bytes, bytes]:
 
 
 async def _connect(campaign_id: int, headers: list[tuple[bytes, bytes]]) -> tuple[bool, Any, WebsocketCommunicator]:
-    ws = WebsocketCommunicator(application, f"/ws/campaigns/{campaign_id}/", headers=[ORIGIN, *headers])
+    ws = WebsocketCommunicator(application, f"/ws/campaigns/{campaign_id}/", headers=[HOST, ORIGIN, *headers])
     connected, code = await ws.connect(timeout=5)
     return connected, code, ws
 
@@ -317,7 +318,7 @@ async def test_websocket_read_token_cannot_launch() -> None:
     await ws.receive_json_from(timeout=5)
     await ws.send_json_to({"action": "launch"})
     reply = await ws.receive_json_from(timeout=5)
-    assert reply["type"] == "error" and "not allowed" in reply["detail"]
+    assert reply["type"] == "error" and "lacks the 'launch' scope" in reply["detail"]
     await ws.disconnect()
     status = await Campaign.objects.values_list("status", flat=True).aget(id=w["campaign"].id)
     assert status == Campaign.Status.DRAFT

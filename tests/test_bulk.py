@@ -23,7 +23,7 @@ FIELDS = [
 @pytest.mark.django_db
 def test_each_row_gets_its_own_values_and_the_others_are_untouched(catalog: dict[str, Any], user: Any) -> None:
     campaign = make_campaign(catalog, user)
-    campaign_launch(campaign_id=campaign.id)
+    campaign_launch(campaign_id=campaign.id, actor=campaign.owner, token=None)
     gens = list(Generation.objects.filter(campaign=campaign).order_by("id"))
     assert len(gens) >= 3
     first, second, untouched = gens[0], gens[1], gens[2]

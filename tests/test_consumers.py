@@ -20,6 +20,7 @@ from tests.test_engine_e2e import make_campaign
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+HOST = (b"host", b"127.0.0.1:8000")
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
 
 
@@ -43,7 +44,7 @@ def small_campaign(catalog: dict[str, Any], owner: Any) -> Campaign:
 
 
 async def connect(campaign_id: int, headers: list[tuple[bytes, bytes]]) -> tuple[WebsocketCommunicator, bool, Any]:
-    communicator = WebsocketCommunicator(application, f"/ws/campaigns/{campaign_id}/", headers=headers)
+    communicator = WebsocketCommunicator(application, f"/ws/campaigns/{campaign_id}/", headers=[HOST, *headers])
     connected, code = await communicator.connect(timeout=5)
     return communicator, connected, code
 
@@ -107,7 +108,7 @@ async def test_late_joiner_gets_the_finished_cells_in_the_snapshot(catalog, user
     campaign = await sync_to_async(small_campaign)(catalog, user)
     from campaigns.services.launch import campaign_launch
 
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     await wait_finished(campaign.id)
     cookie = await sync_to_async(session_cookie)(user)
     ws, connected, _ = await connect(campaign.id, [ORIGIN, cookie])
@@ -147,7 +148,7 @@ async def test_api_token_authenticates_and_needs_the_launch_scope(catalog, user,
     await ws.receive_json_from(timeout=5)
     await ws.send_json_to({"action": "launch"})
     reply = await ws.receive_json_from(timeout=5)
-    assert reply["type"] == "error" and "not allowed" in reply["detail"]
+    assert reply["type"] == "error" and "lacks the 'launch' scope" in reply["detail"] and reply["status"] == 403
     assert (await Campaign.objects.aget(id=campaign.id)).status == "draft"
     await ws.disconnect()
 
@@ -185,7 +186,7 @@ async def test_a_viewer_joining_mid_stream_is_resynced_without_gaps_or_doubles(c
         m.name = m.name.split("@")[0] + "@ttft=5,gap=30,len=40,jitter=0"
         await m.asave()
     campaign = await sync_to_async(small_campaign)(catalog, user)
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     await asyncio.sleep(0.5)  # cells are mid-stream
     cookie = await sync_to_async(session_cookie)(user)
     ws, connected, _ = await connect(campaign.id, [ORIGIN, cookie])

@@ -43,7 +43,7 @@ async def wait_finished(campaign_id: int, timeout: float = 30.0) -> Campaign:
 
 async def test_campaign_matrix_completes_with_exact_text_tokens_and_cost(catalog, user, simulator, inline_engine):
     campaign = await sync_to_async(make_campaign)(catalog, user)
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     campaign = await wait_finished(campaign.id)
 
     assert campaign.status == Campaign.Status.COMPLETED
@@ -77,7 +77,7 @@ async def test_provider_concurrency_is_respected(catalog, user, simulator, inlin
         m.name = m.name.replace("ttft=5", "ttft=40")
         await m.asave()
     campaign = await sync_to_async(make_campaign)(catalog, user, variants=2)
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     campaign = await wait_finished(campaign.id)
     assert campaign.status == Campaign.Status.COMPLETED
     assert simulator.stats.max_in_flight <= 2
@@ -90,7 +90,7 @@ async def test_retries_then_succeeds_and_counts_attempts(catalog, user, simulato
         catalog, user, product_ids=[catalog["products"][0].id], template_ids=[catalog["templates"][0].id],
         model_ids=[catalog["models"][0].id],
     )
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     campaign = await wait_finished(campaign.id)
     g = await Generation.objects.aget(campaign=campaign)
     assert g.status == Generation.Status.SUCCEEDED
@@ -104,7 +104,7 @@ async def test_no_retry_on_401_and_the_error_names_the_provider(catalog, user, s
         catalog, user, product_ids=[catalog["products"][0].id], template_ids=[catalog["templates"][0].id],
         model_ids=[catalog["models"][0].id],
     )
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     campaign = await wait_finished(campaign.id)
     g = await Generation.objects.aget(campaign=campaign)
     assert g.status == Generation.Status.FAILED
@@ -123,7 +123,7 @@ async def test_broken_streams_keep_partial_text_and_bill_an_estimate(catalog, us
         catalog, user, product_ids=[catalog["products"][0].id], template_ids=[catalog["templates"][0].id],
         model_ids=[catalog["models"][0].id],
     )
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     campaign = await wait_finished(campaign.id)
     g = await Generation.objects.aget(campaign=campaign)
     assert g.status == Generation.Status.FAILED
@@ -142,7 +142,7 @@ async def test_missing_usage_is_estimated_and_marked(catalog, user, simulator, i
         catalog, user, product_ids=[catalog["products"][0].id], template_ids=[catalog["templates"][0].id],
         model_ids=[catalog["models"][0].id],
     )
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     await wait_finished(campaign.id)
     g = await Generation.objects.aget(campaign=campaign)
     assert g.status == Generation.Status.SUCCEEDED
@@ -153,7 +153,7 @@ async def test_budget_is_never_exceeded_and_the_rest_is_skipped(catalog, user, s
     # Worst case of one cell is a little under $0.0001 with these prices: a $0.0003 budget
     # covers about three cells at a time.
     campaign = await sync_to_async(make_campaign)(catalog, user, variants=3, budget_usd=Decimal("0.0003"))
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     campaign = await wait_finished(campaign.id)
     assert campaign.status == Campaign.Status.BUDGET_EXHAUSTED
     assert campaign.spent_usd <= campaign.budget_usd
@@ -171,9 +171,9 @@ async def test_cancel_stops_streams_and_keeps_partial_text(catalog, user, simula
         m.name = m.name.replace("gap=1", "gap=50").replace("len=12", "len=200").replace("len=20", "len=200")
         await m.asave()
     campaign = await sync_to_async(make_campaign)(catalog, user, max_tokens=300)
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     await asyncio.sleep(0.5)
-    await sync_to_async(campaign_cancel)(campaign_id=campaign.id)
+    await sync_to_async(campaign_cancel)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10
     while await Generation.objects.filter(campaign=campaign, status__in=["queued", "running"]).aexists():
@@ -199,7 +199,7 @@ def test_cells_orphaned_by_a_dead_engine_after_cancel_are_reaped(catalog, user):
 
     campaign = make_campaign(catalog, user, product_ids=[catalog["products"][0].id],
                              template_ids=[catalog["templates"][0].id], model_ids=[catalog["models"][0].id])
-    campaign_launch(campaign_id=campaign.id)
+    campaign_launch(campaign_id=campaign.id, actor=campaign.owner, token=None)
     [job] = jobs_claim(owner="dead-engine", limit=10)
     assert Campaign.objects.get(id=campaign.id).reserved_usd == Generation.objects.get(id=job.id).reserved_usd > 0
     Campaign.objects.filter(id=campaign.id).update(status=Campaign.Status.CANCELLED)
@@ -216,7 +216,7 @@ def test_editing_a_template_after_creating_a_campaign_keeps_the_pinned_text(cata
                              model_ids=[catalog["models"][0].id])
     template.body = "Completely new words for {{ product.name }}."
     template.save()
-    campaign_launch(campaign_id=campaign.id)
+    campaign_launch(campaign_id=campaign.id, actor=campaign.owner, token=None)
     g = Generation.objects.select_related("template_version").get(campaign=campaign)
     assert "Completely new" not in g.messages[-1]["content"]
     assert g.template_version.number == 1 and "Write a tagline" in g.template_version.body

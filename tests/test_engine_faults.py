@@ -28,7 +28,7 @@ def one_cell(catalog: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
 
 async def run_campaign(catalog: dict[str, Any], user: Any, **kwargs: Any) -> Campaign:
     campaign = await sync_to_async(make_campaign)(catalog, user, **kwargs)
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     return await wait_finished(campaign.id, timeout=60)
 
 
@@ -139,7 +139,7 @@ async def test_concurrent_cells_never_overspend_the_budget(catalog, user, simula
         model_ids=[m.id for m in catalog["models"]], variants=17, max_tokens=48, budget_usd=Decimal("0.004"),
     )
     total = 3 * 2 * 2 * 17
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     campaign = await wait_finished(campaign.id, timeout=90)
     gens = [g async for g in Generation.objects.filter(campaign=campaign)]
     assert len(gens) == total == 204
@@ -155,10 +155,10 @@ async def test_many_campaigns_share_a_provider_fairly(catalog, user, simulator, 
     provider.max_concurrency = 2
     await provider.asave()
     big = await sync_to_async(make_campaign)(catalog, user, variants=10)  # 120 cells
-    await sync_to_async(campaign_launch)(campaign_id=big.id)
+    await sync_to_async(campaign_launch)(campaign_id=big.id, actor=big.owner, token=None)
     await asyncio.sleep(0.2)
     small = await sync_to_async(make_campaign)(catalog, user, **one_cell(catalog, name="small"))
-    await sync_to_async(campaign_launch)(campaign_id=small.id)
+    await sync_to_async(campaign_launch)(campaign_id=small.id, actor=small.owner, token=None)
     small = await wait_finished(small.id, timeout=30)
     left = await Generation.objects.filter(campaign=big, status__in=["queued", "running"]).acount()
     assert small.status == "completed"

@@ -44,7 +44,7 @@ def test_an_exhausted_quota_refuses_the_launch_and_names_itself(catalog: Any, us
     use_up(quota, "day", spent_usd=Decimal("0.01"))
     campaign = make_campaign(catalog, user)
     with pytest.raises(QuotaExceeded) as err:
-        campaign_launch(campaign_id=campaign.id)
+        campaign_launch(campaign_id=campaign.id, actor=campaign.owner, token=None)
     message = err.value.message
     assert "user alice (day)" in message and "limit $0.0100" in message and "resets at" in message
     campaign.refresh_from_db()
@@ -70,7 +70,7 @@ async def test_concurrent_cells_never_exceed_a_user_quota_and_warnings_go_out(ca
     try:
         quota = await Quota.objects.acreate(scope="user", user=user, period="month", limit_usd=Decimal("0.002"))
         campaign = await sync_to_async(make_campaign)(catalog, user, variants=6, budget_usd=Decimal("10"))
-        await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+        await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
         campaign = await wait_finished(campaign.id, timeout=60)
         await asyncio.sleep(0.3)
     finally:
@@ -90,7 +90,7 @@ async def test_a_token_quota_applies_to_campaigns_the_token_launched(catalog, us
     token, _raw = await sync_to_async(token_create)(user=user, scopes=["launch"])
     quota = await Quota.objects.acreate(scope="token", token=token, period="total", limit_usd=Decimal("0.0005"))
     campaign = await sync_to_async(make_campaign)(catalog, user, variants=3)
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id, token=token)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=user, token=token)
     campaign = await wait_finished(campaign.id, timeout=60)
     usage = await QuotaUsage.objects.aget(quota=quota)
     assert Decimal(0) < usage.spent_usd <= quota.limit_usd
@@ -101,8 +101,8 @@ async def test_a_global_quota_is_shared_by_everyone(catalog, user, other_user, s
     quota = await Quota.objects.acreate(scope="global", period="day", limit_usd=Decimal("0.001"))
     first = await sync_to_async(make_campaign)(catalog, user, variants=3)
     second = await sync_to_async(make_campaign)(catalog, other_user, variants=3)
-    await sync_to_async(campaign_launch)(campaign_id=first.id)
-    await sync_to_async(campaign_launch)(campaign_id=second.id)
+    await sync_to_async(campaign_launch)(campaign_id=first.id, actor=first.owner, token=None)
+    await sync_to_async(campaign_launch)(campaign_id=second.id, actor=second.owner, token=None)
     first = await wait_finished(first.id, timeout=60)
     second = await wait_finished(second.id, timeout=60)
     spent = sum([u.spent_usd async for u in QuotaUsage.objects.filter(quota=quota)], Decimal(0))  # 2 days at midnight

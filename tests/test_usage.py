@@ -17,7 +17,7 @@ def spent(catalog, user, other_user):  # type: ignore[no-untyped-def]
     theirs = make_campaign(catalog, other_user, name="Theirs")
     for campaign, cost, source in [(mine, "0.001", "reported"), (mine, "0.0005", "estimated"), (theirs, "0.002", "reported")]:
         if campaign.status == "draft":
-            campaign_launch(campaign_id=campaign.id)
+            campaign_launch(campaign_id=campaign.id, actor=campaign.owner, token=None)
             campaign.refresh_from_db()
         gen = Generation.objects.filter(campaign=campaign, attempts=0).first()
         gen.attempts = 1

@@ -159,7 +159,7 @@ def test_product_delete_asks_then_deletes(client_for: Any, user: Any) -> None:
 
 
 def test_product_with_generated_copy_cannot_be_deleted(client_for: Any, user: Any, catalog: dict[str, Any]) -> None:
-    campaign_launch(campaign_id=make_campaign(user, catalog).pk)
+    campaign_launch(campaign_id=make_campaign(user, catalog).pk, actor=user, token=None)
     product = catalog["products"][0]
     response = client_for(user).post(reverse("campaigns:product_delete", args=[product.pk]), follow=True)
     assert Product.objects.filter(pk=product.pk).exists()
@@ -342,7 +342,7 @@ def test_campaign_page_renders_the_grid_skeleton(client_for: Any, user: Any, cat
 
 def test_campaign_page_shows_generations(client_for: Any, user: Any, catalog: dict[str, Any]) -> None:
     campaign = make_campaign(user, catalog, variants=1)
-    campaign_launch(campaign_id=campaign.pk)
+    campaign_launch(campaign_id=campaign.pk, actor=campaign.owner, token=None)
     done = campaign.generations.order_by("id").first()
     Generation.objects.filter(pk=done.pk).update(
         status="succeeded",
@@ -400,7 +400,7 @@ def test_launch_and_cancel_without_scripts(client_for: Any, user: Any, catalog: 
 
 def test_campaign_page_has_a_row_per_product_and_language(client_for: Any, user: Any, catalog: dict[str, Any]) -> None:
     campaign = make_campaign(user, catalog, variants=1, languages=["de", "ja"])
-    campaign_launch(campaign_id=campaign.pk)
+    campaign_launch(campaign_id=campaign.pk, actor=campaign.owner, token=None)
     html = client_for(user).get(reverse("campaigns:campaign_detail", args=[campaign.pk])).content.decode()
     found = cells(html)
     assert len(found) == 3 * 2 * 2 * 1 * 2
@@ -412,7 +412,7 @@ def test_campaign_page_has_a_row_per_product_and_language(client_for: Any, user:
 
 def test_campaign_page_names_the_fallback_model(client_for: Any, user: Any, catalog: dict[str, Any]) -> None:
     campaign = make_campaign(user, catalog, variants=1)
-    campaign_launch(campaign_id=campaign.pk)
+    campaign_launch(campaign_id=campaign.pk, actor=campaign.owner, token=None)
     primary, fallback = catalog["models"]
     fallback.label = "Backup model"
     fallback.save()

@@ -272,7 +272,7 @@ def test_live_page_has_language_columns_charts_and_providers(
 
 def test_live_page_shows_an_open_breaker_and_rate_limiting(client_for: Any, user: Any, catalog: dict[str, Any]) -> None:
     campaign = make_campaign(user, catalog)
-    campaign_launch(campaign_id=campaign.pk)
+    campaign_launch(campaign_id=campaign.pk, actor=campaign.owner, token=None)
     provider = catalog["provider"]
     provider.breaker_state = "open"
     provider.save()
@@ -361,7 +361,7 @@ def test_rate_approve_and_edit_keep_the_original(client_for: Any, user: Any, cat
 
 def test_review_errors(client_for: Any, user: Any, catalog: dict[str, Any]) -> None:
     campaign = make_campaign(user, catalog)
-    campaign_launch(campaign_id=campaign.pk)
+    campaign_launch(campaign_id=campaign.pk, actor=campaign.owner, token=None)
     queued = campaign.generations.first()
     client = client_for(user)
     response = review(client, queued, rating="4")

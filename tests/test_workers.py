@@ -83,7 +83,7 @@ def test_two_workers_share_a_campaign_and_each_cell_runs_once(catalog, user, sim
     started = ["", ""]
     try:
         started = [wait_running(w) for w in workers]  # both claim from the start
-        campaign_launch(campaign_id=campaign.id)
+        campaign_launch(campaign_id=campaign.id, actor=campaign.owner, token=None)
         wait_until(lambda: Campaign.objects.get(id=campaign.id).status != "running", 60, "the campaign to finish")
     finally:
         for w in workers:
@@ -133,7 +133,7 @@ def test_kill_9_a_worker_mid_campaign_loses_nothing_and_accounts_every_attempt(c
         return counts
 
     try:
-        campaign_launch(campaign_id=campaign.id)
+        campaign_launch(campaign_id=campaign.id, actor=campaign.owner, token=None)
         # Kill whichever worker holds the most cells in flight (both claim; under load one
         # may hold them all at a given moment).
         wait_until(lambda: owners() and Generation.objects.filter(
@@ -175,7 +175,7 @@ def test_two_workers_share_the_rpm_limit_and_get_no_429(catalog, user, simulator
     # 36 requests > 30 per minute: the last six must wait for the window
     workers = [start_worker(), start_worker()]
     try:
-        campaign_launch(campaign_id=campaign.id)
+        campaign_launch(campaign_id=campaign.id, actor=campaign.owner, token=None)
         wait_until(lambda: Campaign.objects.get(id=campaign.id).status != "running", 150, "the campaign to finish")
     finally:
         for w in workers:
@@ -197,7 +197,7 @@ def test_sigterm_hands_in_flight_jobs_back_and_another_worker_finishes_them(cata
     first = start_worker()
     second = None
     try:
-        campaign_launch(campaign_id=campaign.id)
+        campaign_launch(campaign_id=campaign.id, actor=campaign.owner, token=None)
         wait_until(lambda: Generation.objects.filter(campaign=campaign, status="running").count() >= 5, 30,
                    "the first worker to be busy")
         first.send_signal(signal.SIGTERM)

@@ -41,7 +41,7 @@ def make_campaign(owner: Any, catalog: dict[str, Any], **kwargs: Any) -> Campaig
 def finished_campaign(owner: Any, catalog: dict[str, Any], **kwargs: Any) -> Campaign:
     """A launched campaign whose cells all succeeded, each costing $0.001."""
     campaign = make_campaign(owner, catalog, **kwargs)
-    campaign_launch(campaign_id=campaign.pk)
+    campaign_launch(campaign_id=campaign.pk, actor=campaign.owner, token=None)
     now = timezone.now()
     for g in campaign.generations.all():
         g.status = Generation.Status.SUCCEEDED

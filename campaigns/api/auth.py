@@ -23,7 +23,7 @@ from campaigns.models import ApiToken
 from campaigns.services.errors import PermissionDenied
 from campaigns.services.tokens import token_authenticate
 
-__all__ = ["ADMIN", "LAUNCH", "READ", "STAFF_ADMIN", "WRITE", "BearerToken", "Session", "scoped"]
+__all__ = ["ADMIN", "LAUNCH", "READ", "STAFF_ADMIN", "WRITE", "BearerToken", "Session", "is_staff_admin", "scoped"]
 
 ADMIN_SCOPE = ApiToken.Scope.ADMIN.value
 
@@ -80,6 +80,14 @@ class Session(SessionAuth):
         if self.staff:
             _require_staff(user)
         return user
+
+
+def is_staff_admin(request: HttpRequest) -> bool:
+    """Whether the caller may manage providers: a staff user, by session or with an ``admin`` token."""
+    auth = getattr(request, "auth", None)
+    if isinstance(auth, ApiToken):
+        return ADMIN_SCOPE in auth.scopes and auth.user.is_staff
+    return bool(getattr(request.user, "is_staff", False))
 
 
 def scoped(scope: str, *, staff: bool = False) -> list[Any]:

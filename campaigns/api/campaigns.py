@@ -79,6 +79,11 @@ def _campaigns_out(campaigns: list[Campaign]) -> list[dict[str, Any]]:
     return [campaign_out(c, stats[c.id]) for c in campaigns]
 
 
+def _token(request: HttpRequest) -> ApiToken | None:
+    """The API token of the call; None for the browser's session."""
+    return request.auth if isinstance(request.auth, ApiToken) else None  # type: ignore[attr-defined]
+
+
 async def _campaign(request: HttpRequest, campaign_id: int) -> Campaign:
     return await aget_or_404(campaigns_visible_to(user_of(request)), campaign_id, "campaign")
 
@@ -190,8 +195,8 @@ async def campaign_delete_view(request: HttpRequest, campaign_id: ObjectId) -> S
 async def campaign_launch_view(request: HttpRequest, campaign_id: ObjectId) -> Status:
     """Queue every cell and start generating; 402 when a spending quota that applies has nothing left."""
     campaign = await _campaign(request, campaign_id)
-    token = request.auth if isinstance(request.auth, ApiToken) else None  # type: ignore[attr-defined]
-    launched = await sync_to_async(campaign_launch)(campaign_id=campaign.id, token=token)
+    token = _token(request)
+    launched = await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=user_of(request), token=token)
     return Status(202, await acampaign_out(launched))
 
 
@@ -200,7 +205,8 @@ async def campaign_launch_view(request: HttpRequest, campaign_id: ObjectId) -> S
 )
 async def campaign_cancel_view(request: HttpRequest, campaign_id: ObjectId) -> dict[str, Any]:
     campaign = await _campaign(request, campaign_id)
-    return await acampaign_out(await sync_to_async(campaign_cancel)(campaign_id=campaign.id))
+    cancelled = await sync_to_async(campaign_cancel)(campaign_id=campaign.id, actor=user_of(request), token=_token(request))
+    return await acampaign_out(cancelled)
 
 
 # Generations, estimates, export ---------------------------------------------------------

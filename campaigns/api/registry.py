@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 from ninja import Query, Status
 
-from campaigns.api.auth import READ, STAFF_ADMIN
+from campaigns.api.auth import READ, STAFF_ADMIN, is_staff_admin
 from campaigns.api.common import ApiRouter, adelete_or_404, aget_or_404, asave, asearch_page, links, responses
 from campaigns.models import LLMModel, Provider
 from campaigns.schemas import (
@@ -24,7 +25,7 @@ from campaigns.schemas import (
     ProviderTestOut,
 )
 from campaigns.services.errors import InvalidInput
-from campaigns.services.providers import provider_test_connection_async
+from campaigns.services.providers import provider_save, provider_test_connection_async
 
 __all__ = ["router"]
 
@@ -34,16 +35,14 @@ router = ApiRouter(auth=READ)
 # Providers ------------------------------------------------------------------------------
 
 
-def _provider_fields(data: dict[str, Any], provider: Provider) -> dict[str, Any]:
-    """The model fields of ``data``; a sent ``api_key`` is stored encrypted with its hint."""
-    if "api_key" in data:
-        provider.set_api_key(data.pop("api_key"))
-    return data
+asave_provider = sync_to_async(provider_save)
 
 
 @router.get("/providers", response=responses(200, PageOut[ProviderOut]), tags=["providers"])
 async def provider_list(request: HttpRequest, filters: Query[ProviderFilters]) -> dict[str, Any]:
-    return await asearch_page(Provider.objects.all(), filters, "name", "base_url")
+    # Only those who see the whole base URL may search it (no guessing what others don't see).
+    fields = ("name", "base_url") if is_staff_admin(request) else ("name",)
+    return await asearch_page(Provider.objects.all(), filters, *fields)
 
 
 @router.post(
@@ -54,8 +53,7 @@ async def provider_list(request: HttpRequest, filters: Query[ProviderFilters]) -
     openapi_extra=links(201, "provider_id", "provider_detail", "provider_update", "provider_delete"),
 )
 async def provider_create(request: HttpRequest, payload: ProviderIn) -> Status:
-    provider = Provider()
-    return Status(201, await asave(provider, **_provider_fields(payload.dict(), provider)))
+    return Status(201, await asave_provider(provider=Provider(), changes=payload.dict()))
 
 
 @router.get("/providers/{provider_id}", response=responses(200, ProviderOut, 404), tags=["providers"])
@@ -67,8 +65,9 @@ async def provider_detail(request: HttpRequest, provider_id: ObjectId) -> Provid
     "/providers/{provider_id}", response=responses(200, ProviderOut, 404), auth=STAFF_ADMIN, tags=["providers"]
 )
 async def provider_update(request: HttpRequest, provider_id: ObjectId, payload: ProviderPatch) -> Provider:
+    """Change a provider; pointing ``base_url`` at another scheme, host or port needs ``api_key`` again (422)."""
     provider = await aget_or_404(Provider.objects.all(), provider_id, "provider")
-    return await asave(provider, **_provider_fields(payload.dict(exclude_unset=True), provider))
+    return await asave_provider(provider=provider, changes=payload.dict(exclude_unset=True))
 
 
 @router.post(

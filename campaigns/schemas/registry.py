@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from ninja import Schema
 from pydantic import ConfigDict, Field
@@ -28,6 +28,12 @@ KEY_HELP = (
     "printable ASCII without spaces"
 )
 KEY_PATTERN = f"^{API_KEY_CHARS}*$"
+# http(s), no user-info (user:pass@), no query string or fragment: a key goes in api_key.
+BASE_URL_PATTERN = "^[hH][tT][tT][pP][sS]?://[^/@?#]+(/[^?#]*)?$"
+BASE_URL_HELP = (
+    "e.g. https://api.openai.com/v1: http or https, without user:pass@, query string or fragment "
+    "(the key goes in api_key). Readers without the admin scope see it without user-info or query."
+)
 PROVIDER_EXAMPLE = {
     "name": "OpenAI",
     "base_url": "https://api.openai.com/v1",
@@ -52,8 +58,8 @@ class ProviderIn(In):
     base_url: str = Field(
         min_length=1,
         max_length=500,
-        description="e.g. https://api.openai.com/v1",
-        json_schema_extra={"format": "uri", "pattern": "^https?://"},
+        description=BASE_URL_HELP,
+        json_schema_extra={"format": "uri", "pattern": BASE_URL_PATTERN},
     )
     api_key: str = Field("", max_length=1000, pattern=KEY_PATTERN, description=KEY_HELP)
     max_concurrency: int = Field(16, ge=1, le=10_000, description="requests in flight at once, over every process")
@@ -63,13 +69,20 @@ class ProviderIn(In):
 
 
 class ProviderPatch(PatchSchema):
-    """Send ``api_key`` to rotate the key; ``rpm_limit``/``tpm_limit`` may be null (no limit)."""
+    """Send ``api_key`` to rotate the key; ``rpm_limit``/``tpm_limit`` may be null (no limit).
+
+    A ``base_url`` on another scheme, host or port needs ``api_key`` in the same request:
+    the stored key is never sent to a host it was not given for.
+    """
 
     NULLABLE = frozenset({"rpm_limit", "tpm_limit"})
     model_config = ConfigDict(json_schema_extra={"examples": [{"max_concurrency": 32, "rpm_limit": None}]})
 
     name: str | None = Field(None, min_length=1, max_length=100)
-    base_url: str | None = Field(None, min_length=1, max_length=500, json_schema_extra={"pattern": "^https?://"})
+    base_url: str | None = Field(
+        None, min_length=1, max_length=500, description=BASE_URL_HELP + " Changing its scheme, host or port needs "
+        "api_key again (422 naming api_key otherwise).", json_schema_extra={"format": "uri", "pattern": BASE_URL_PATTERN},
+    )
     api_key: str | None = Field(None, max_length=1000, pattern=KEY_PATTERN, description=KEY_HELP)
     max_concurrency: int | None = Field(None, ge=1, le=10_000)
     rpm_limit: int | None = Field(None, ge=1, le=10**9)
@@ -94,7 +107,7 @@ class ProviderOut(Schema):
 
     id: int
     name: str
-    base_url: str
+    base_url: str = Field(description="without user-info, query or fragment unless the caller is a staff admin")
     api_key_hint: str = Field(description="the last 4 characters of the key")
     max_concurrency: int
     rpm_limit: int | None
@@ -103,9 +116,19 @@ class ProviderOut(Schema):
     breaker_state: str = Field(description="the circuit breaker as last reported by an engine")
     created_at: datetime
 
+    @staticmethod
+    def resolve_base_url(obj: Any, context: Any) -> str:
+        # Rows saved before base_url refused user-info may hold some: only a staff admin sees it.
+        from campaigns.api.auth import is_staff_admin
+        from campaigns.services.providers import url_redacted
+
+        request = (context or {}).get("request")
+        url = obj["base_url"] if isinstance(obj, dict) else obj.base_url
+        return url if request is not None and is_staff_admin(request) else url_redacted(url)
+
 
 class ProviderFilters(PageParams):
-    search: Search = Field("", description="in the name or the base URL")
+    search: Search = Field("", description="in the name (and the base URL, for a staff admin)")
     ordering: Literal["name", "-name", "id", "-id", "created_at", "-created_at"] = "name"
 
 

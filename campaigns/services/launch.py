@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import ApiToken, Campaign, Generation, LLMModel, Product, PromptTemplate, TemplateVersion
+from campaigns.services.access import campaign_act_check
 from campaigns.services.budgets import QuotaRefusal, quota_check_launch
 from campaigns.services.checks import banned_terms, cell_checks
 from campaigns.services.errors import CampaignStateError, InvalidInput, QuotaExceeded, full_clean_or_invalid
@@ -142,11 +143,15 @@ def campaign_create(
     return campaign
 
 
-def campaign_launch(*, campaign_id: int, token: ApiToken | None = None) -> Campaign:
+def campaign_launch(*, campaign_id: int, actor: Any, token: ApiToken | None) -> Campaign:
     """Persist every generation of the campaign (queued), then wake the engine.
 
-    ``token`` is the API token that launched it, whose quotas then apply too.
+    The one way to launch, for every path (UI, API, websocket): ``actor`` is the signed-in
+    user or the token's owner and must see the campaign; ``token`` is the API token they act
+    with (None for a browser session), which needs the ``launch`` scope and whose quotas then
+    apply too, the campaign's spend being reported under it.
     """
+    token = campaign_act_check(actor=actor, token=token, campaign_id=campaign_id, scope=ApiToken.Scope.LAUNCH)
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(id=campaign_id)
         if campaign.status != Campaign.Status.DRAFT:
@@ -198,8 +203,12 @@ def campaign_launch(*, campaign_id: int, token: ApiToken | None = None) -> Campa
     return campaign
 
 
-def campaign_cancel(*, campaign_id: int) -> Campaign:
-    """Cancel queued cells now and stop the running ones (their partial text and cost are kept)."""
+def campaign_cancel(*, campaign_id: int, actor: Any, token: ApiToken | None) -> Campaign:
+    """Cancel queued cells now and stop the running ones (their partial text and cost are kept).
+
+    Who may: as for :func:`campaign_launch` (a token needs the ``launch`` scope).
+    """
+    campaign_act_check(actor=actor, token=token, campaign_id=campaign_id, scope=ApiToken.Scope.LAUNCH)
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(id=campaign_id)
         if campaign.status != Campaign.Status.RUNNING:

@@ -128,7 +128,7 @@ def _campaign_action(request: HttpRequest, pk: int, action: Callable[..., Any], 
     """The same launch/cancel the websocket offers, for a browser without scripts."""
     campaign = visible_campaign(request, pk)
     try:
-        action(campaign_id=campaign.pk)
+        action(campaign_id=campaign.pk, actor=request.user, token=None)  # a browser session holds no token
     except DomainError as exc:
         messages.error(request, exc.message)
     else:

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from campaigns.models import Campaign, LLMModel, Product, PromptTemplate, Provider
 from campaigns.services.launch import campaign_create
+from campaigns.services.providers import provider_save, url_host
 
 PRODUCTS = [
     ("Trail Runner 2", "Lightweight trail running shoe with a grippy sole.", {"color": "forest green", "weight": "260 g"}, "en"),
@@ -63,8 +64,10 @@ class Command(BaseCommand):
             name="Simulator", defaults={"base_url": opts["simulator_url"], "max_concurrency": 64}
         )
         if provider.base_url != opts["simulator_url"]:
-            provider.base_url = opts["simulator_url"]
-            provider.save(update_fields=["base_url"])
+            # A key belongs to its host: on another host the simulator gets the demo key, not the old one.
+            moved = url_host(provider.base_url) != url_host(opts["simulator_url"])
+            changes = {"base_url": opts["simulator_url"], **({"api_key": "sk-sim-demo-0000"} if moved else {})}
+            provider_save(provider=provider, changes=changes)
         if not provider.api_key:
             provider.set_api_key("sk-sim-demo-0000")
             provider.save()
