@@ -39,7 +39,7 @@ def checked_campaign(catalog: dict[str, Any], owner: Any, *, model: str, checks:
 
 
 async def run(campaign: Campaign) -> tuple[Campaign, list[Generation]]:
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     campaign = await wait_finished(campaign.id)
     generations = [g async for g in Generation.objects.filter(campaign=campaign).order_by("id")]
     return campaign, generations
@@ -169,7 +169,7 @@ def test_checks_are_pinned_per_cell_with_the_product_name_and_banned_terms(catal
     BannedTerm.objects.create(term="Acme")
     checks = [{"kind": "must_include", "terms": ["{{ product.name }}"]}, {"kind": "max_chars", "value": 30}]
     campaign = checked_campaign(catalog, user, model="sim-j", checks=checks)
-    campaign_launch(campaign_id=campaign.id)
+    campaign_launch(campaign_id=campaign.id, actor=user, token=None)
     template = catalog["templates"][0]
     template.checks = []
     template.save()  # edited after the campaign was created: the pinned checks stay
@@ -192,7 +192,7 @@ async def test_a_rewrite_reaches_the_page_and_the_cell_starts_afresh(catalog, us
     ws, connected, _ = await connect(campaign.id, [ORIGIN, cookie])
     assert connected
     await ws.receive_json_from(timeout=5)  # the snapshot
-    await sync_to_async(campaign_launch)(campaign_id=campaign.id)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     events: list[dict[str, Any]] = []
     async for message in live_events(ws):
         events.append(message)

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0008_provider_api_key_ascii'),
+        ('campaigns', '0009_access'),
     ]
 
     operations = [
