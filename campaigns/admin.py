@@ -157,8 +157,10 @@ class PromptTemplateForm(forms.ModelForm):  # type: ignore[type-arg]
 @admin.register(PromptTemplate)
 class PromptTemplateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = PromptTemplateForm
-    list_display = ["name", "checks_count", "owner", "updated_at"]
+    list_display = ["name", "checks_count", "owner", "needs_attention", "updated_at"]
+    list_filter = ["needs_attention"]
     search_fields = ["name", "body"]
+    readonly_fields = ["needs_attention", "attention_reason"]
 
     @admin.display(description="checks")
     def checks_count(self, obj: PromptTemplate) -> int:

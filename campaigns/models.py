@@ -57,7 +57,7 @@ class Product(models.Model):
 
 
 class PromptTemplate(models.Model):
-    """A prompt written in Django template syntax over ``product.*`` and ``language``."""
+    """A prompt written in Liquid over ``product.*`` and ``language`` (see :mod:`campaigns.templating`)."""
 
     name = models.CharField(max_length=200)
     system_prompt = models.TextField(blank=True)
@@ -65,6 +65,11 @@ class PromptTemplate(models.Model):
     checks = models.JSONField(
         default=list, blank=True, help_text='copy checks run on every cell, e.g. [{"kind": "max_chars", "value": 30}]'
     )
+    needs_attention = models.BooleanField(
+        default=False,
+        help_text="kept as it was by a migration that could not convert it; refused at launch until saved again",
+    )
+    attention_reason = models.TextField(blank=True, help_text="why the template needs attention")
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -93,8 +98,10 @@ class PromptTemplate(models.Model):
 
     def save(self, *args: object, **kwargs: object) -> None:
         # Templates are rendered by the engine long after they are saved: a template
-        # that cannot render must never reach the database, whoever saves it.
+        # that cannot render must never reach the database, whoever saves it. One that
+        # validates is fixed: a mark left by a migration goes.
         self.clean()
+        self.needs_attention, self.attention_reason = False, ""
         super().save(*args, **kwargs)  # type: ignore[arg-type]
 
 

@@ -175,6 +175,9 @@ COPYGEN_QUOTA_WEBHOOK_URL = os.environ.get("COPYGEN_QUOTA_WEBHOOK_URL", "")
 COPYGEN_DELTA_INTERVAL_MS = int(os.environ.get("COPYGEN_DELTA_INTERVAL_MS", "50"))
 # How long the engine gathers finished results before writing them in one batch.
 COPYGEN_WRITE_INTERVAL_MS = int(os.environ.get("COPYGEN_WRITE_INTERVAL_MS", "50"))
+# Prompt templates (Liquid, campaigns/templating.py): characters a template may have, and a rendered prompt.
+COPYGEN_MAX_TEMPLATE_CHARS = int(os.environ.get("COPYGEN_MAX_TEMPLATE_CHARS", "20000"))
+COPYGEN_MAX_PROMPT_CHARS = int(os.environ.get("COPYGEN_MAX_PROMPT_CHARS", "32000"))
 
 # --- Auth, static, i18n ---------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

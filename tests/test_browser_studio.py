@@ -30,7 +30,7 @@ IMPORT_CSV = (
 )
 TEMPLATE_BODY = (
     "Write a two-sentence Instagram caption for {{ product.name }} in {{ language }}.\n"
-    "Colour: {{ product.attributes.color }}. {{ product.description }}"
+    'Colour: {{ product.attributes.color | default: "any" }}. {{ product.description }}'
 )
 SLOW_MODEL = "sim-slow@ttft=300,gap=120,len=90"
 # Records every websocket the page opens, so a test can cut them as a network drop would.
@@ -138,8 +138,8 @@ def test_write_a_template_with_a_live_preview(context: Any, demo_server: str) ->
     )
     assert page.is_hidden("[data-preview-error]")
     variables = {b.get_attribute("data-insert") for b in page.locator("[data-insert]").all()}
-    assert {"{{ product.name }}", "{{ language }}", "{{ product.attributes.color }}"} <= variables
-    page.click("[data-insert='{{ product.attributes.capacity }}']")  # inserts at the cursor
+    assert {"{{ product.name }}", "{{ language }}", '{{ product.attributes.color | default: "" }}'} <= variables
+    page.click("[data-insert='{{ product.attributes.capacity | default: \"\" }}']")  # inserts at the cursor
     page.wait_for_function("() => document.querySelector('[data-testid=preview]').textContent.includes('750 ml')")
     shot(page, "template-editor.png", full_page=True)
 

@@ -10,6 +10,9 @@ from pydantic import ConfigDict, Field
 
 from campaigns.engine.checks import MAX_CHECKS, Check, Preset
 from campaigns.schemas.common import In, Language, Name, PageParams, PatchSchema, RowErrorOut, Search
+from campaigns.templating import max_template_chars
+
+TEMPLATE_CHARS = max_template_chars()  # COPYGEN_MAX_TEMPLATE_CHARS
 
 __all__ = [
     "ImportErrorOut",
@@ -100,8 +103,8 @@ class PromptTemplateIn(In):
     model_config = ConfigDict(json_schema_extra={"examples": [TEMPLATE_EXAMPLE]})
 
     name: Name
-    system_prompt: str = Field("", max_length=100_000)
-    body: str = Field(min_length=1, max_length=100_000)
+    system_prompt: str = Field("", max_length=TEMPLATE_CHARS, description="Liquid over product.* and language")
+    body: str = Field(min_length=1, max_length=TEMPLATE_CHARS, description="Liquid over product.* and language")
     checks: Checks = Field(default_factory=list)
     preset: Preset | None = Field(None, description=PRESET_HELP)
 
@@ -110,20 +113,26 @@ class PromptTemplatePatch(PatchSchema):
     model_config = ConfigDict(json_schema_extra={"examples": [{"body": "Praise {{ product.attributes.color }}."}]})
 
     name: Name | None = None
-    system_prompt: str | None = Field(None, max_length=100_000)
-    body: str | None = Field(None, min_length=1, max_length=100_000)
+    system_prompt: str | None = Field(None, max_length=TEMPLATE_CHARS)
+    body: str | None = Field(None, min_length=1, max_length=TEMPLATE_CHARS)
     checks: Checks | None = Field(None, description="replaces the template's checks (with the preset's, if given)")
     preset: Preset | None = Field(None, description=PRESET_HELP)
 
 
 class PromptTemplateOut(Schema):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"id": 3, **TEMPLATE_EXAMPLE, **STAMPS}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"id": 3, **TEMPLATE_EXAMPLE, "needs_attention": False, "attention_reason": "", **STAMPS}]
+        }
+    )
 
     id: int
     name: str
     system_prompt: str
     body: str
     checks: Checks
+    needs_attention: bool = Field(description="kept unconverted by the move to Liquid: refused at launch until saved")
+    attention_reason: str
     created_at: datetime
     updated_at: datetime
 

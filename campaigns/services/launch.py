@@ -16,7 +16,7 @@ from campaigns.services.budgets import QuotaRefusal, quota_check_launch
 from campaigns.services.checks import banned_terms, cell_checks
 from campaigns.services.errors import CampaignStateError, InvalidInput, QuotaExceeded, full_clean_or_invalid
 from campaigns.services.signals import engine_signal
-from campaigns.templating import render_template
+from campaigns.templating import TemplateRenderError, render_template
 
 __all__ = [
     "campaign_cancel",
@@ -29,6 +29,7 @@ __all__ = [
     "objects_by_ids",
     "product_context",
     "template_version_current",
+    "templates_launchable",
 ]
 
 MAX_CELLS = 200_000
@@ -61,15 +62,32 @@ def messages_render(
     """The chat messages of one cell: the system prompt (if any) and the rendered body.
 
     ``language`` overrides the product's own (a campaign written in several languages).
+    A template that cannot be rendered (a limit, a missing attribute) is :class:`InvalidInput`
+    naming the template and the reason.
     """
     context = product_context(product)
     language = language or product.language
     messages = []
-    system = render_template(template.system_prompt, product=context, language=language)
+    try:
+        system = render_template(template.system_prompt, product=context, language=language, name=template.name)
+        body = render_template(template.body, product=context, language=language, name=template.name)
+    except TemplateRenderError as exc:
+        raise InvalidInput("template_ids", f"template_ids: {exc.messages[0]}") from exc
     if system:
         messages.append({"role": "system", "content": system})
-    messages.append({"role": "user", "content": render_template(template.body, product=context, language=language)})
+    messages.append({"role": "user", "content": body})
     return messages
+
+
+def templates_launchable(templates: Sequence[PromptTemplate]) -> None:
+    """Refuse templates marked as needing attention (kept unconverted by a migration), naming them."""
+    for template in templates:
+        if template.needs_attention:
+            raise InvalidInput(
+                "template_ids",
+                f"template_ids: template '{template.name}' needs attention before it can be used: "
+                f"{template.attention_reason}",
+            )
 
 
 def objects_by_ids(model: type[Any], ids: Sequence[int], field: str) -> list[Any]:
@@ -166,6 +184,7 @@ def campaign_launch(*, campaign_id: int, actor: Any, token: ApiToken | None) -> 
         llm_models = list(campaign.llm_models.select_related("provider"))
         if not (products and templates and llm_models):
             raise CampaignStateError(f"campaign '{campaign.name}' needs products, templates and models to launch")
+        templates_launchable(templates)
         rows = []
         languages = campaign.languages or [""]
         # The texts pinned when the campaign was created; later edits of a template don't apply.

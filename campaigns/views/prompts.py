@@ -9,9 +9,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from campaigns import templating
 from campaigns.forms import PromptTemplateForm
 from campaigns.models import Product, PromptTemplate
 from campaigns.services import launch
+from campaigns.services.errors import InvalidInput
 from campaigns.services.studio.templates import TemplateUsage, template_usage, template_variables
 from campaigns.views._common import page_of, save_owned
 
@@ -61,6 +63,9 @@ def _template_form(request: HttpRequest, template: PromptTemplate | None) -> Htt
         "field_variables": [v for v in variables if v["kind"] == "field"],
         "attribute_variables": [v for v in variables if v["kind"] == "attribute"],
         "products": Product.objects.all()[:PREVIEW_PRODUCTS],
+        "max_template_chars": templating.max_template_chars(),
+        "max_prompt_chars": templating.max_prompt_chars(),
+        "max_loop_iterations": templating.MAX_LOOP_ITERATIONS,
     }
     return render(request, "campaigns/template_form.html", context)
 
@@ -90,4 +95,8 @@ def template_preview(request: HttpRequest) -> JsonResponse:
     if product is None:
         return JsonResponse({"error": "choose a product to preview with", "field": "product_id"}, status=400)
     language = request.POST.get("language", "").strip()[:35]
-    return JsonResponse({"messages": launch.messages_render(template=template, product=product, language=language)})
+    try:
+        messages_ = launch.messages_render(template=template, product=product, language=language)
+    except InvalidInput as exc:
+        return JsonResponse({"error": exc.message, "field": "body"}, status=400)
+    return JsonResponse({"messages": messages_})

@@ -23,7 +23,7 @@ TEMPLATES = [
     ("Product description", "You write clear, benefit-led product copy in {{ language }}.",
      "Write a 60-word product description for {{ product.name }}.\n"
      "Details: {{ product.description }}\n"
-     "{% for key, value in product.attributes.items %}- {{ key }}: {{ value }}\n{% endfor %}"),
+     "{% for attribute in product.attributes %}- {{ attribute[0] }}: {{ attribute[1] }}\n{% endfor %}"),
 ]
 # A template whose copy must fit a Google Ads headline (30 characters, Google Ads width): every
 # cell is checked as it finishes and rewritten once, with the reasons, when it does not fit.

@@ -17,7 +17,7 @@ USAGE_LIMIT = 200
 DESCRIBED = {
     "name": "the product name",
     "description": "the product description",
-    "attributes": "all attributes (use in a {% for %} loop with .items)",
+    "attributes": "all attributes (loop: {% for attribute in product.attributes %}, then attribute[0] and attribute[1])",
     "language": "the product's own language",
 }
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0009_access'),
+        ('campaigns', '0010_liquid_templates'),
     ]
 
     operations = [
