@@ -16,6 +16,7 @@ CHILDREN = {
     "latency": ("bench.live", "run_latency"),
     "idle_viewers": ("bench.live", "run_idle_viewers"),
     "drill": ("bench.drills", "run_one"),
+    "launch": ("bench.launch", "run_launch"),
 }
 
 

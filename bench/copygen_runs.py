@@ -338,7 +338,20 @@ class _NoWriteStore:
         return getattr(self.inner, name)
 
     async def finish(self, *, owner: str, results: Sequence[Any]) -> list[Mapping[str, Any]]:
-        return []
+        """Nothing written; each finished result is announced as if it were (the run's end is seen)."""
+        from campaigns.engine.events import generation_finished
+
+        return [
+            generation_finished(r.campaign_id, {
+                "id": r.job_id, "product_id": 0, "template_id": 0, "model_id": r.model_id or 0, "variant": 0,
+                "language": "", "served_by_id": r.model_id, "status": str(r.status), "text": r.text,
+                "ttft_ms": r.ttft_ms, "latency_ms": r.latency_ms, "tokens_in": r.tokens_in, "tokens_out": r.tokens_out,
+                "cost_usd": str(r.cost_usd), "cost_source": r.cost_source, "attempts": r.attempts, "error": r.error,
+                "rating": "", "approved": False, "edited_text": "",
+            })
+            for r in results
+            if r.status != "released"
+        ]
 
 
 class _Viewers:

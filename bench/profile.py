@@ -64,7 +64,7 @@ OF_INTEREST = [
     "_run",
     "_take",
     "add",
-    "_finished_event",
+    "_finished_events",
     "send_json",
 ]
 

@@ -347,6 +347,35 @@ def _drills(res: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _launch(res: dict[str, Any]) -> str:
+    launch = res.get("launch") or {}
+    runs = launch.get("runs") or []
+    if not runs:
+        return "_not run_"
+    machine = launch.get("machine") or {}
+    out = [
+        f"Measured {launch.get('updated', '?')} on {machine.get('cpus', '?')} vCPUs "
+        f"({machine.get('cpu_model', '?')}), {machine.get('postgresql', '')}.",
+        "",
+
+        "| database | cells | prompts stored | render (no lock) s | write (in the transaction) s | launch s | "
+        "ms per 1,000 cells | other user's writes during it | failed | longest write ms | met |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|",
+    ]
+    for r in runs:
+        if r.get("error"):
+            out.append(f"| {r.get('database', '?')} | failed: {str(r['error'])[:120]} |" + " |" * 9)
+            continue
+        met = r.get("other_write_errors") == 0 and r.get("other_writes", 0) > 0
+        out.append(
+            f"| {r['database']} | {r['cells']:,} | {r['prompts']:,} | {_fmt(r.get('render_s'), 2)} | "
+            f"{_fmt(r.get('write_s'), 2)} | {_fmt(r.get('launch_s'), 2)} | {_fmt(r.get('ms_per_1000_cells'))} | "
+            f"{r.get('other_writes')} | {r.get('other_write_errors')} | {_fmt(r.get('other_write_max_ms'))} | "
+            f"{_verdict(met)} |"
+        )
+    return "\n".join(out)
+
+
 SECTIONS = {
     "machine": _machine,
     "throughput": _throughput,
@@ -356,6 +385,7 @@ SECTIONS = {
     "memory": _memory,
     "ratelimit": _ratelimit,
     "profile": _profile,
+    "launch": _launch,
     "drills": _drills,
 }
 
@@ -375,6 +405,9 @@ def _load() -> dict[str, Any]:
     drills = RESULTS / "drills.json"
     if drills.exists():
         res["drills"] = json.loads(drills.read_text())
+    launch = RESULTS / "launch.json"
+    if launch.exists():
+        res["launch"] = json.loads(launch.read_text())
     return res
 
 

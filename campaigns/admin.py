@@ -10,11 +10,14 @@ from django.db.models import QuerySet, Sum
 from django.http import HttpRequest
 
 from campaigns.engine.checks import PRESETS
+from campaigns.forms import AttributesField as AttributesFormField
 from campaigns.models import (
     ApiToken,
     Attempt,
+    AttributesField,
     BannedTerm,
     Campaign,
+    CampaignPrice,
     Generation,
     LLMModel,
     Product,
@@ -50,10 +53,15 @@ class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = Provider
         fields = ["name", "base_url", "api_key", "max_concurrency", "rpm_limit", "tpm_limit", "timeout", "max_retries"]
+        fields += ["kind"]  # billing: how usage is read and prices looked up
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.initial["api_key"] = ""
+        self.fields["kind"].required = False  # billing: a form without it keeps the provider's kind
+
+    def clean_kind(self) -> str:
+        return str(self.cleaned_data.get("kind") or self.instance.kind or Provider.Kind.OTHER)
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean()
@@ -88,7 +96,7 @@ class LLMModelInline(admin.TabularInline):  # type: ignore[type-arg]
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = ProviderForm
-    list_display = ["name", "base_url", "key", "max_concurrency", "rpm_limit", "tpm_limit", "timeout", "breaker"]
+    list_display = ["name", "kind", "base_url", "key", "max_concurrency", "rpm_limit", "tpm_limit", "timeout", "breaker"]
     search_fields = ["name", "base_url"]
     readonly_fields = ["breaker_state", "breaker_changed_at"]
     inlines = [LLMModelInline]
@@ -113,16 +121,78 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return f"…{obj.api_key_hint}" if obj.api_key_hint else "—"
 
 
+class LLMModelForm(forms.ModelForm):  # type: ignore[type-arg]
+    """A new model's prices may be left empty: the price catalog fills them when it knows the model."""
+
+    class Meta:
+        model = LLMModel
+        fields = "__all__"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            for name in ("input_usd_per_mtok", "output_usd_per_mtok"):
+                self.fields[name].required = False
+                self.fields[name].help_text = "leave empty to take the price catalog's"
+
+    def clean(self) -> dict[str, Any]:
+        from campaigns.services.errors import InvalidInput
+        from campaigns.services.llm_models import llm_model_fill
+        from campaigns.services.price_catalog import PRICE_FIELDS
+
+        cleaned: dict[str, Any] = super().clean() or {}
+        if self.instance.pk is not None or self.errors or not cleaned.get("provider"):
+            return cleaned
+        probe = LLMModel(**{k: v for k, v in cleaned.items() if k in {f.name for f in LLMModel._meta.fields}})
+        try:
+            llm_model_fill(probe, given=set(self.changed_data))
+        except InvalidInput as exc:
+            self.add_error(exc.field, exc.message)
+            return cleaned
+        for name in (*PRICE_FIELDS, "token_limit_param", "send_temperature"):
+            cleaned[name] = getattr(probe, name)
+        self.instance.price_source, self.instance.price_updated_at = probe.price_source, probe.price_updated_at
+        return cleaned
+
+
 @admin.register(LLMModel)
 class LLMModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["__str__", "name", "provider", "input_usd_per_mtok", "output_usd_per_mtok", "fallback", "is_active"]
-    list_filter = ["provider", "is_active"]
+    form = LLMModelForm
+    list_display = ["__str__", "name", "provider", "input_usd_per_mtok", "cached_input_usd_per_mtok",
+                    "output_usd_per_mtok", "price_source", "fallback", "is_active"]
+    list_filter = ["provider", "is_active", "price_source"]
     search_fields = ["name", "label"]
     list_editable = ["input_usd_per_mtok", "output_usd_per_mtok", "is_active"]
+    readonly_fields = ["price_source", "price_updated_at"]
+    actions = ["sync_prices"]
+
+    def save_model(self, request: HttpRequest, obj: LLMModel, form: Any, change: bool) -> None:
+        from django.utils import timezone
+
+        from campaigns.services.price_catalog import PRICE_FIELDS
+
+        if change and any(name in form.changed_data for name in PRICE_FIELDS):
+            obj.price_source, obj.price_updated_at = "manual", timezone.now()
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Set prices from the price catalog")
+    def sync_prices(self, request: HttpRequest, queryset: QuerySet[LLMModel]) -> None:
+        from campaigns.services.price_catalog import prices_sync
+
+        ids = list(queryset.values_list("id", flat=True))
+        changes = prices_sync(apply=True, model_ids=ids)
+        changed = [c for c in changes if c.changed]
+        unknown = len(ids) - len(changes)
+        self.message_user(
+            request,
+            f"{len(changed)} model(s) repriced from the catalog, {len(changes) - len(changed)} already matched it, "
+            f"{unknown} unknown to it (kept their manual prices). Running campaigns keep their pinned prices.",
+        )
 
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    formfield_overrides = {AttributesField: {"form_class": AttributesFormField}}  # bounded before decoding
     list_display = ["name", "language", "owner", "updated_at"]
     list_filter = ["language"]
     search_fields = ["name", "description"]
@@ -181,7 +251,8 @@ class AttemptInline(admin.TabularInline):  # type: ignore[type-arg]
     can_delete = False
     max_num = 0
     fields = ["number", "rewrite", "model", "engine", "status_code", "error", "duration_ms", "ttft_ms", "tokens_in",
-              "tokens_out", "cost_usd", "cost_source", "text", "checks_passed", "check_results", "kept"]
+              "tokens_out", "tokens_cached", "tokens_cache_write", "tokens_reasoning", "cost_usd", "cost_source",
+              "text", "checks_passed", "check_results", "kept"]
     readonly_fields = fields
 
 
@@ -192,11 +263,23 @@ class GenerationInline(admin.TabularInline):  # type: ignore[type-arg]
     show_change_link = True
     max_num = 0
     fields = ["product", "template", "model", "variant", "status", "checks_passed", "tokens_in", "tokens_out",
-              "cost_usd", "cost_source", "ttft_ms", "latency_ms", "attempts", "error"]
+              "tokens_cached", "tokens_reasoning", "cost_usd", "cost_source", "ttft_ms", "latency_ms", "attempts",
+              "error"]
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Generation]:
         return super().get_queryset(request).select_related("product", "template", "model")
+
+
+class CampaignPriceInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = CampaignPrice
+    verbose_name_plural = "prices pinned at launch (USD per million tokens)"
+    extra = 0
+    can_delete = False
+    max_num = 0
+    fields = ["model", "input_usd_per_mtok", "cached_input_usd_per_mtok", "cache_write_usd_per_mtok",
+              "output_usd_per_mtok", "price_source", "pinned_at"]
+    readonly_fields = fields
 
 
 @admin.register(Campaign)
@@ -204,9 +287,24 @@ class CampaignAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["name", "owner", "status", "cells", "spend", "budget_usd", "created_at"]
     list_filter = ["status", "owner"]
     search_fields = ["name"]
-    readonly_fields = ["status", "spent_usd", "reserved_usd", "launched_at", "finished_at", "created_at"]
+    readonly_fields = ["status", "spent_usd", "reserved_usd", "cache", "launched_at", "finished_at", "created_at"]
     filter_horizontal = ["products", "templates", "llm_models"]
-    inlines = [GenerationInline]
+    inlines = [CampaignPriceInline, GenerationInline]
+
+    @admin.display(description="prompt cache")
+    def cache(self, obj: Campaign) -> str:
+        from campaigns.services.selectors import campaign_stats
+
+        if obj.pk is None:
+            return "—"
+        stats = campaign_stats(obj)
+        ratio = stats["cache_hit_ratio"]
+        return (
+            f"{stats['tokens_cached']} of {stats['tokens_in']} prompt tokens cached"
+            f" ({ratio:.1%}), saved ${stats['cache_savings_usd']}; {stats['tokens_reasoning']} reasoning tokens"
+            if ratio is not None
+            else "no usage yet"
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
         from django.db.models import Count

@@ -7,6 +7,8 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from campaigns.engine.commands import CommandKind
+from campaigns.engine.events import EVENT_TYPES
 from campaigns.services import access
 from campaigns.services.errors import DomainError
 from campaigns.services.launch import campaign_cancel, campaign_launch
@@ -48,7 +50,7 @@ class CampaignConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.send_json(await database_sync_to_async(campaign_snapshot)(campaign))
         if campaign.status == campaign.Status.RUNNING:
             # Cells in flight have text the database doesn't have yet: ask the engines for it.
-            await engine_signal_async("resync", campaign_id=self.campaign_id)
+            await engine_signal_async(CommandKind.RESYNC, campaign_id=self.campaign_id, reply_to=self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "group", None):
@@ -72,16 +74,11 @@ class CampaignConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         await self.send_json({"type": "campaign.status", "campaign_id": campaign.id, "status": campaign.status})
 
-    # Group events, dispatched by their "type".
     async def _forward(self, event: dict[str, Any]) -> None:
         await self.send_json(event)
 
-    generation_started = _forward
-    generation_delta = _forward
-    generation_finished = _forward
-    generation_rewrite = _forward  # a cell failed its checks and is written again
-    campaign_progress = _forward
-    campaign_finished = _forward
-    provider_status = _forward
-    quota_warning = _forward
-    campaign_batch = _forward  # several of the above in one frame: {"type", "events": [...]}
+
+# Group events are dispatched by their "type": one handler per event of the protocol
+# (campaigns/engine/events.py), each forwarding the event as it is.
+for _type in EVENT_TYPES:
+    setattr(CampaignConsumer, _type.replace(".", "_"), CampaignConsumer._forward)

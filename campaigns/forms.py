@@ -12,6 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from campaigns.engine.checks import PRESETS
 from campaigns.models import Campaign, Generation, LLMModel, Product, PromptTemplate, Team
 from campaigns.services.imports import MAX_FILE_BYTES
+from campaigns.services.products import MAX_ATTRIBUTES_BYTES, MAX_ATTRIBUTES_DEPTH, json_too_deep
 from campaigns.services.studio.review_board import RATING_CHOICES
 
 __all__ = [
@@ -36,7 +37,11 @@ SERVICE_FIELDS = {"product_ids": "products", "template_ids": "templates", "model
 
 
 class AttributesField(forms.JSONField):
-    """A JSON object in a textarea, shown indented; empty means ``{}``."""
+    """A JSON object in a textarea, shown indented; empty means ``{}``.
+
+    What the object may hold is checked by the product rules (``Product.clean``); this
+    field only bounds the text before decoding it, so no input can exhaust the stack.
+    """
 
     default_error_messages = {"invalid": ATTRIBUTES_INVALID}
 
@@ -45,7 +50,19 @@ class AttributesField(forms.JSONField):
             return value
         return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
 
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        """A submitted form shows the text as typed (never re-encodes what it refused)."""
+        if self.disabled or data is None:
+            return super().bound_data(data, initial)
+        return forms.fields.InvalidJSONInput(data)
+
     def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and len(value.encode("utf-8", "surrogatepass")) > 4 * MAX_ATTRIBUTES_BYTES:
+            raise forms.ValidationError(f"Attributes must be at most {MAX_ATTRIBUTES_BYTES} bytes of JSON.", code="too_large")
+        if isinstance(value, str) and json_too_deep(value, MAX_ATTRIBUTES_DEPTH):
+            raise forms.ValidationError(
+                f"Attributes must be nested at most {MAX_ATTRIBUTES_DEPTH} levels deep.", code="too_deep"
+            )
         value = super().to_python(value)
         if value is None:
             return {}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -12,7 +14,10 @@ from django.db import models
 
 from campaigns.crypto import EncryptedTextField
 from campaigns.engine.checks import CheckSpecError, checks_dump, checks_parse
+from campaigns.engine.status import TERMINAL as TERMINAL_STATUSES
+from campaigns.engine.status import BreakerState, GenerationStatus
 from campaigns.providers.openai_compatible import API_KEY_CHARS
+from campaigns.services.products import MAX_DESCRIPTION_CHARS, json_too_deep, product_check
 from campaigns.templating import validate_template_source
 
 MONEY = {"max_digits": 20, "decimal_places": 10}
@@ -32,12 +37,30 @@ class Team(models.Model):
         return self.name
 
 
+# Stored attributes nested deeper than this are not decoded (a row written before the
+# limits of campaigns.services.products could otherwise exhaust the stack of every reader).
+READABLE_JSON_DEPTH = 100
+UNREADABLE_ATTRIBUTES = {"_error": f"attributes nested more than {READABLE_JSON_DEPTH} levels deep; save new ones"}
+
+
+class AttributesField(models.JSONField):
+    """A JSON column whose too-deeply nested stored values read as a notice instead of failing."""
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        if isinstance(value, str) and json_too_deep(value, READABLE_JSON_DEPTH):
+            return dict(UNREADABLE_ATTRIBUTES)
+        return super().from_db_value(value, expression, connection)
+
+
 class Product(models.Model):
-    """An item of the catalog; its fields are what templates render from."""
+    """An item of the catalog; its fields are what templates render from.
+
+    What a product may hold is checked in one place, ``campaigns.services.products``.
+    """
 
     name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
-    attributes = models.JSONField(default=dict, blank=True)
+    description = models.TextField(blank=True, max_length=MAX_DESCRIPTION_CHARS)
+    attributes = AttributesField(default=dict, blank=True)
     language = models.CharField(max_length=35, default="en")
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -52,8 +75,7 @@ class Product(models.Model):
         return self.name
 
     def clean(self) -> None:
-        if not isinstance(self.attributes, dict):
-            raise ValidationError({"attributes": "attributes must be a JSON object"})
+        product_check(self)
 
 
 class PromptTemplate(models.Model):
@@ -199,9 +221,25 @@ class Provider(models.Model):
         default=2, validators=[MaxValueValidator(10)], help_text="retries of 408/409/429/5xx and connection errors"
     )
     breaker_state = models.CharField(
-        max_length=10, default="closed", editable=False, help_text="circuit breaker, as last reported by an engine"
+        max_length=10, default=BreakerState.CLOSED.value, editable=False,
+        help_text="circuit breaker, as last reported by an engine",
     )
     breaker_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # --- Billing: how usage is read and prices are looked up ---
+    class Kind(models.TextChoices):
+        OPENAI = "openai", "OpenAI"
+        DEEPSEEK = "deepseek", "DeepSeek"
+        OPENROUTER = "openrouter", "OpenRouter"
+        VLLM = "vllm", "vLLM"
+        OLLAMA = "ollama", "Ollama"
+        LLAMACPP = "llamacpp", "llama.cpp server"
+        OTHER = "other", "Other"
+
+    kind = models.CharField(
+        max_length=20, choices=Kind.choices, default=Kind.OTHER,
+        help_text="the service behind the endpoint: how its usage is read and where its prices are looked up",
+    )
+    # --- end billing ---
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -228,6 +266,40 @@ class LLMModel(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="used when retries are exhausted on a retryable error",
     )
+    # --- Billing: cache prices and where the prices came from ---
+    cached_input_usd_per_mtok = models.DecimalField(
+        **PRICE, null=True, blank=True, validators=[MinValueValidator(Decimal(0))],
+        help_text="USD per million prompt tokens served from the provider's cache; empty: the input price",
+    )
+    cache_write_usd_per_mtok = models.DecimalField(
+        **PRICE, null=True, blank=True, validators=[MinValueValidator(Decimal(0))],
+        help_text="USD per million prompt tokens written to the provider's cache; empty: the input price",
+    )
+    price_source = models.CharField(
+        max_length=60, default="manual", editable=False, help_text="'catalog <version>' or 'manual'"
+    )
+    price_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # --- Request options: what the model's server accepts ---
+    class TokenLimitParam(models.TextChoices):
+        MAX_TOKENS = "max_tokens"
+        MAX_COMPLETION_TOKENS = "max_completion_tokens"
+
+    token_limit_param = models.CharField(
+        max_length=30, choices=TokenLimitParam.choices, default=TokenLimitParam.MAX_TOKENS,
+        help_text="the request field that caps the answer (reasoning models want max_completion_tokens)",
+    )
+    send_temperature = models.BooleanField(
+        default=True, help_text="send the campaign's temperature (reasoning models refuse any but the default)"
+    )
+    include_usage = models.BooleanField(
+        default=True, help_text="ask for usage in the stream (stream_options.include_usage); some servers refuse it"
+    )
+    extra_body = models.JSONField(
+        default=dict, blank=True,
+        help_text='extra JSON fields merged into each request, e.g. {"reasoning_effort": "low"}; '
+        "never model, messages or stream",
+    )
+    # --- end billing and request options ---
 
     class Meta:
         ordering = ["provider__name", "name"]
@@ -236,6 +308,41 @@ class LLMModel(models.Model):
 
     def __str__(self) -> str:
         return self.label or self.name
+
+    def clean(self) -> None:
+        try:
+            validate_extra_body(self.extra_body)
+        except ValidationError as exc:
+            raise ValidationError({"extra_body": exc.messages[0]}) from exc
+
+
+EXTRA_BODY_MAX_BYTES = 4096
+EXTRA_BODY_MAX_DEPTH = 5
+EXTRA_BODY_MAX_KEYS = 32
+EXTRA_BODY_RESERVED = ("model", "messages", "stream")
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def validate_extra_body(value: object) -> None:
+    """A JSON object of at most 32 keys, 4 KB and 5 levels that never sets model, messages or stream."""
+    if not isinstance(value, dict):
+        raise ValidationError("extra_body must be a JSON object")
+    if len(value) > EXTRA_BODY_MAX_KEYS:
+        raise ValidationError(f"extra_body may hold at most {EXTRA_BODY_MAX_KEYS} keys")
+    reserved = [k for k in EXTRA_BODY_RESERVED if k in value]
+    if reserved:
+        raise ValidationError(f"extra_body may not set {', '.join(reserved)}")
+    if _depth(value) > EXTRA_BODY_MAX_DEPTH:
+        raise ValidationError(f"extra_body may nest at most {EXTRA_BODY_MAX_DEPTH} levels")
+    if len(json.dumps(value, ensure_ascii=False).encode("utf-8")) > EXTRA_BODY_MAX_BYTES:
+        raise ValidationError(f"extra_body may hold at most {EXTRA_BODY_MAX_BYTES} bytes of JSON")
 
 
 class Campaign(models.Model):
@@ -297,18 +404,54 @@ class Campaign(models.Model):
         return self.status == self.Status.RUNNING
 
 
+class CampaignPrice(models.Model):
+    """A model's prices as a campaign pinned them at launch: every attempt of the campaign
+    is costed with these, whatever the model's prices become later."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="pinned_prices")
+    model = models.ForeignKey(LLMModel, on_delete=models.PROTECT, related_name="+")
+    input_usd_per_mtok = models.DecimalField(**PRICE)
+    cached_input_usd_per_mtok = models.DecimalField(**PRICE, null=True, blank=True)
+    cache_write_usd_per_mtok = models.DecimalField(**PRICE, null=True, blank=True)
+    output_usd_per_mtok = models.DecimalField(**PRICE)
+    price_source = models.CharField(max_length=60, blank=True)
+    pinned_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["campaign_id", "model_id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "model"], name="uniq_campaign_price")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.model_id} ${self.input_usd_per_mtok}/${self.output_usd_per_mtok}"
+
+
+class Prompt(models.Model):
+    """The chat messages of a campaign's cells, rendered at launch and stored once.
+
+    Cells that differ only by model or variant send the same prompt: a campaign stores
+    one row per distinct prompt (``digest`` is the SHA-256 of the messages as canonical
+    JSON), not one per cell.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="prompts", db_index=False)
+    digest = models.CharField(max_length=64)
+    messages = models.JSONField(help_text="the chat messages rendered and pinned at launch")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "digest"], name="uniq_prompt_per_campaign")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.digest[:12]}"
+
+
 class Generation(models.Model):
     """One cell of a campaign: one product, template, model and variant."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
-        SKIPPED = "skipped"
+    # One definition shared with the engine and the browser (campaigns/engine/status.py).
+    Status = models.TextChoices("Status", [(s.name, s.value) for s in GenerationStatus])  # type: ignore[misc]
 
-    TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.SKIPPED)
+    TERMINAL = TERMINAL_STATUSES
 
     class CostSource(models.TextChoices):
         REPORTED = "reported"
@@ -329,13 +472,18 @@ class Generation(models.Model):
     )
     variant = models.PositiveIntegerField(default=1)
     language = models.CharField(max_length=35, blank=True)
-    messages = models.JSONField(help_text="the chat messages rendered and pinned at launch")
+    prompt = models.ForeignKey(
+        Prompt, on_delete=models.CASCADE, related_name="+", help_text="the chat messages sent, shared by its twins"
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)  # gen_claim_idx leads with it
     text = models.TextField(blank=True)
     ttft_ms = models.FloatField(null=True, blank=True)
     latency_ms = models.FloatField(null=True, blank=True)
     tokens_in = models.PositiveIntegerField(default=0)
     tokens_out = models.PositiveIntegerField(default=0)
+    tokens_cached = models.PositiveIntegerField(default=0, help_text="prompt tokens served from the provider's cache")
+    tokens_cache_write = models.PositiveIntegerField(default=0, help_text="prompt tokens written to the cache")
+    tokens_reasoning = models.PositiveIntegerField(default=0, help_text="completion tokens spent reasoning")
     cost_usd = models.DecimalField(**MONEY, default=Decimal(0))
     cost_source = models.CharField(max_length=10, choices=CostSource.choices, blank=True)
     reserved_usd = models.DecimalField(**MONEY, default=Decimal(0))
@@ -346,7 +494,9 @@ class Generation(models.Model):
     error = models.TextField(blank=True)
     finish_reason = models.CharField(max_length=40, blank=True)
     response_id = models.CharField(max_length=200, blank=True)
-    progress_chars = models.PositiveIntegerField(default=0, help_text="characters received, as of the last lease renewal")
+    progress_bytes = models.PositiveIntegerField(
+        default=0, help_text="UTF-8 bytes of text received, as of the last lease renewal"
+    )
     lease_owner = models.CharField(max_length=100, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     # Review
@@ -394,6 +544,9 @@ class Attempt(models.Model):
     ttft_ms = models.FloatField(null=True, blank=True)
     tokens_in = models.PositiveIntegerField(default=0)
     tokens_out = models.PositiveIntegerField(default=0)
+    tokens_cached = models.PositiveIntegerField(default=0)
+    tokens_cache_write = models.PositiveIntegerField(default=0)
+    tokens_reasoning = models.PositiveIntegerField(default=0)
     cost_usd = models.DecimalField(**MONEY, default=Decimal(0))
     cost_source = models.CharField(max_length=10, blank=True)
     rewrite = models.PositiveSmallIntegerField(default=0, help_text="0: the first writing; n: the n-th rewrite")
@@ -515,3 +668,29 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.method} {self.path})"
+
+
+class WebhookDelivery(models.Model):
+    """A quota warning to POST to the webhook: written with the spend that raised it (an
+    outbox), delivered apart from the live events, retried with backoff a bounded number of times."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    url = models.URLField(max_length=2000)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(help_text="when it is due (again); while a POST is under way, its lease")
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_due")]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"webhook {self.id} ({self.status}, {self.attempts} attempts)"

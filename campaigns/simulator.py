@@ -23,6 +23,20 @@ Faults: ``429`` (with ``retry-after-ms``), ``500``, ``503``, ``401``, ``400`` (c
 
 Every completion it sends is recorded (``GET /_sim/completions``), so tests compare what
 was stored with what was sent.
+
+Usage is reported the way real providers do:
+
+- a prefix cache per model: the prompt's leading bytes, in blocks of 64 tokens (256 bytes;
+  OpenAI caches 1,024 + 128n tokens, scaled down), that an earlier request on the same model
+  already sent are reported as cached tokens (``cache=0`` turns it off);
+- in the shape of ``usage=openai`` (``prompt_tokens_details.cached_tokens``, the default),
+  ``usage=deepseek`` (``prompt_cache_hit_tokens``/``prompt_cache_miss_tokens``, plus the same
+  hits as ``cached_tokens``, as newer DeepSeek answers do) or ``usage=openrouter`` (also
+  ``cache_write_tokens``: the blocks written to the cache by this request);
+- ``reasoning=N``: N reasoning tokens, counted in ``completion_tokens``
+  (``completion_tokens_details.reasoning_tokens``);
+- ``reasoner=1`` answers 400 to ``max_tokens`` and to a temperature other than 1, as
+  OpenAI's reasoning models do.
 """
 
 from __future__ import annotations
@@ -41,7 +55,7 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["SimConfig", "Simulator", "count_prompt_tokens", "parse_model_directives"]
+__all__ = ["PrefixCache", "SimConfig", "Simulator", "count_prompt_tokens", "make_usage", "parse_model_directives"]
 
 WORDS_EN = (
     "bold crafted everyday effortless fresh bright smooth lasting premium honest gentle clever "
@@ -86,6 +100,14 @@ class SimConfig:
     """Misbehave on a first attempt (no check feedback in the request): ``long``, ``lang`` or
     ``long+lang``; a request with feedback gets compliant copy."""
     stamp: bool = False
+    usage_shape: str = "openai"
+    """How usage is reported: "openai", "deepseek" or "openrouter"."""
+    cache: bool = True
+    """Report prompt-cache hits (whole 64-token blocks of a prompt's leading bytes already sent)."""
+    reasoning: int = 0
+    """Reasoning tokens per answer, counted in completion_tokens."""
+    reasoner: bool = False
+    """Refuse max_tokens and a temperature other than 1, as OpenAI's reasoning models do."""
     """Prefix each stream's first content token with ``[t=<ns>]``: ``time.monotonic_ns()`` when it
     is written (CLOCK_MONOTONIC is one clock for every process of a Linux machine), so a
     benchmark measures the time from the provider's send to a viewer's screen."""
@@ -97,14 +119,16 @@ def parse_model_directives(model: str, base: SimConfig) -> SimConfig:
     changes: dict[str, Any] = {}
     for item in filter(None, directives.split(",")):
         key, _, value = item.partition("=")
-        key = {"len": "length", "gap": "gap_ms", "ttft": "ttft_ms"}.get(key.strip(), key.strip())
+        key = {"len": "length", "gap": "gap_ms", "ttft": "ttft_ms", "usage": "usage_shape"}.get(
+            key.strip(), key.strip()
+        )
         if key in {"ttft_ms", "gap_ms", "jitter", "fault_rate"}:
             changes[key] = float(value)
-        elif key in {"length", "retry_after_ms"}:
+        elif key in {"length", "retry_after_ms", "reasoning"}:
             changes[key] = int(value)
-        elif key in {"fault", "lang", "framing", "first"}:
+        elif key in {"fault", "lang", "framing", "usage_shape", "first"}:
             changes[key] = value.strip()
-        elif key == "stamp":
+        elif key in {"stamp", "cache", "reasoner"}:
             changes[key] = value.strip().lower() not in {"", "0", "false", "no"}
     return replace(base, **changes)
 
@@ -116,6 +140,77 @@ def count_prompt_tokens(messages: list[dict[str, Any]]) -> int:
         content = message.get("content") or ""
         total += 4 + (len(str(content).encode("utf-8")) + 3) // 4
     return total
+
+
+CACHE_BLOCK_TOKENS = 64
+CACHE_BLOCK_BYTES = CACHE_BLOCK_TOKENS * 4  # count_prompt_tokens: ~4 bytes a token
+CACHE_MAX_PREFIXES = 200_000
+"""Prefixes remembered per model; the cache is emptied when full (a bounded memory)."""
+
+
+class PrefixCache:
+    """Which leading 64-token blocks of prompts each model has seen, like a provider's prompt cache."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, set[bytes]] = {}
+
+    def clear(self) -> None:
+        self._seen.clear()
+
+    def lookup_and_store(self, model: str, messages: list[dict[str, Any]]) -> tuple[int, int]:
+        """(cached, written) tokens of this prompt: whole blocks already sent, and the blocks it adds."""
+        data = b"".join(
+            str(m.get("role", "")).encode() + b"\n" + str(m.get("content") or "").encode("utf-8") + b"\n"
+            for m in messages
+        )
+        seen = self._seen.setdefault(model, set())
+        if len(seen) > CACHE_MAX_PREFIXES:
+            seen.clear()
+        digest = hashlib.sha256()
+        hits, blocks = 0, len(data) // CACHE_BLOCK_BYTES
+        for i in range(blocks):
+            digest.update(data[i * CACHE_BLOCK_BYTES : (i + 1) * CACHE_BLOCK_BYTES])
+            key = digest.copy().digest()
+            if key in seen and hits == i:
+                hits += 1
+            seen.add(key)
+        return hits * CACHE_BLOCK_TOKENS, (blocks - hits) * CACHE_BLOCK_TOKENS
+
+
+def make_usage(
+    cfg: SimConfig, prompt_tokens: int, completion_tokens: int, *, cached: int, written: int, reasoning: int
+) -> dict[str, Any]:
+    """A usage object in the shape of ``cfg.usage_shape``."""
+    cached = min(cached, prompt_tokens) if cfg.cache else 0
+    written = min(written, prompt_tokens - cached) if cfg.cache else 0
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+    if cfg.usage_shape == "deepseek":
+        usage["prompt_cache_hit_tokens"] = cached
+        usage["prompt_cache_miss_tokens"] = prompt_tokens - cached
+        usage["prompt_tokens_details"] = {"cached_tokens": cached}
+    elif cfg.usage_shape == "openrouter":
+        usage["prompt_tokens_details"] = {"cached_tokens": cached, "cache_write_tokens": written}
+    else:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached, "audio_tokens": 0}
+    if reasoning:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    return usage
+
+
+def _refusal(body: dict[str, Any]) -> str:
+    """What a reasoning model refuses in ``body`` ("" if nothing)."""
+    if "max_tokens" in body:
+        return ("Unsupported parameter: 'max_tokens' is not supported with this model. "
+                "Use 'max_completion_tokens' instead.")
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != 1:
+        return (f"Unsupported value: 'temperature' does not support {temperature} with this model. "
+                "Only the default (1) value is supported.")
+    return ""
 
 
 @dataclass
@@ -136,6 +231,7 @@ class Simulator:
         self.fault_queue: deque[str] = deque()
         self.completions: dict[str, dict[str, Any]] = {}
         self.stats = _Stats()
+        self.prefix_cache = PrefixCache()
         self._window: deque[float] = deque()
         self._counter = 0
         self._thread: threading.Thread | None = None
@@ -163,6 +259,7 @@ class Simulator:
     def reset(self) -> None:
         self.fault_queue.clear()
         self.completions.clear()
+        self.prefix_cache.clear()
         self.stats = _Stats()
         self._window.clear()
 
@@ -252,16 +349,23 @@ class Simulator:
         if fault == "400":
             return _error(400, "This model's maximum context length is 8192 tokens. Please reduce the length "
                           "of the messages.", "context_length_exceeded")
+        if cfg.reasoner and (refusal := _refusal(body)):
+            return _error(400, refusal, "unsupported_parameter")
         max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 256)
-        length = max(1, min(max_tokens, round(cfg.length * _spread(rng, cfg.jitter))))
+        reasoning = min(max(cfg.reasoning, 0), max_tokens - 1)
+        visible_max = max_tokens - reasoning
+        length = max(1, min(visible_max, round(cfg.length * _spread(rng, cfg.jitter))))
         tokens = _make_tokens(rng, cfg.lang, length)
         if cfg.first:
-            tokens = _first_or_fixed(rng, cfg, messages, length, max_tokens)
+            tokens = _first_or_fixed(rng, cfg, messages, length, visible_max)
             length = len(tokens)
-        finish_reason = "length" if length == max_tokens and cfg.length * (1 + cfg.jitter) >= max_tokens else "stop"
+        finish_reason = "length" if length == visible_max and cfg.length * (1 + cfg.jitter) >= visible_max else "stop"
         response_id = f"chatcmpl-sim-{uuid.uuid4().hex[:20]}"
-        usage = {"prompt_tokens": count_prompt_tokens(messages), "completion_tokens": len(tokens)}
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        cached, written = self.prefix_cache.lookup_and_store(model, messages)
+        usage = make_usage(
+            cfg, count_prompt_tokens(messages), len(tokens) + reasoning, cached=cached, written=written,
+            reasoning=reasoning,
+        )
         if not body.get("stream"):
             await asyncio.sleep((cfg.ttft_ms + cfg.gap_ms * len(tokens)) / 1000.0)
             text = "".join(tokens)
@@ -280,7 +384,7 @@ class Simulator:
         return response
 
     async def _stream(self, request: web.Request, cfg: SimConfig, rng: random.Random, model: str,
-                      response_id: str, tokens: list[str], usage: dict[str, int], include_usage: bool,
+                      response_id: str, tokens: list[str], usage: dict[str, Any], include_usage: bool,
                       finish_reason: str, fault: str) -> web.StreamResponse:
         self.stats.streams += 1
         self.stats.in_flight += 1

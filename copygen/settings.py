@@ -98,6 +98,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "copygen.middleware.DatabaseBusyMiddleware",
 ]
 
 ROOT_URLCONF = "copygen.urls"
@@ -171,6 +172,11 @@ COPYGEN_LEASE_SECONDS = int(os.environ.get("COPYGEN_LEASE_SECONDS", "60"))
 COPYGEN_QUOTA_TIME_ZONE = os.environ.get("COPYGEN_QUOTA_TIME_ZONE", "") or os.environ.get("COPYGEN_TIME_ZONE", "UTC")
 # Optional URL that receives quota warnings (80%, 95%, 100%) as JSON POSTs.
 COPYGEN_QUOTA_WEBHOOK_URL = os.environ.get("COPYGEN_QUOTA_WEBHOOK_URL", "")
+# Webhook deliveries (from their own outbox): seconds one POST may take, attempts before a
+# delivery is given up, and the first retry's delay (doubling up to 5 minutes).
+COPYGEN_WEBHOOK_TIMEOUT = float(os.environ.get("COPYGEN_WEBHOOK_TIMEOUT", "10"))
+COPYGEN_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("COPYGEN_WEBHOOK_MAX_ATTEMPTS", "8"))
+COPYGEN_WEBHOOK_RETRY_SECONDS = float(os.environ.get("COPYGEN_WEBHOOK_RETRY_SECONDS", "2"))
 # Minimum gap between two coalesced delta events of one generation.
 COPYGEN_DELTA_INTERVAL_MS = int(os.environ.get("COPYGEN_DELTA_INTERVAL_MS", "50"))
 # How long the engine gathers finished results before writing them in one batch.

@@ -11,6 +11,8 @@
 # Needs root (unshare -n). Bounded in examples (FUZZ_EXAMPLES per operation) and time
 # (FUZZ_TIMEOUT seconds for the whole run). Exits non-zero on any failure.
 #
+# Before schemathesis, scripts/fuzz_hostile.py sends the hostile inputs random generation
+# rarely finds (FUZZ_HOSTILE_ONLY=1 stops after them).
 # Extra arguments go to `schemathesis run` (e.g. --include-operation-id product_import).
 # Two passes: every operation with an API token, then PATCH /tokens/{id} alone with a browser
 # session (it can lower the calling token's own rate limit, which would turn the rest into 429s).
@@ -92,6 +94,20 @@ fi
 "$PY" -m daphne -b 127.0.0.1 -p "$PORT" copygen.asgi:application >"$WORK/daphne.log" 2>&1 &
 PIDS+=($!)
 
+for _ in $(seq 1 60); do
+    curl -s -o /dev/null "http://127.0.0.1:$PORT/api/v1/openapi.json" && break
+    sleep 0.5
+done
+
+# Hand-written hostile cases first (deep JSON, NaN, loop and output bombs, file tags,
+# credentials in URLs): each must be a 4xx within 30 s, and shared pages must stay readable.
+echo "-- hostile inputs"
+hostile_status=0
+"$PY" scripts/fuzz_hostile.py --base-url "http://127.0.0.1:$PORT/api/v1" --token "$TOKEN" || hostile_status=$?
+if [ "${FUZZ_HOSTILE_ONLY:-}" = "1" ]; then
+    exit "$hostile_status"
+fi
+
 seed_args=()
 [ -n "$FUZZ_SEED" ] && seed_args=(--seed "$FUZZ_SEED")
 AUTH=(--header "Authorization: Bearer $TOKEN")
@@ -123,7 +139,7 @@ run_schemathesis() {
         --no-color \
         "${seed_args[@]}" "$@"
 }
-status=0
+status=$hostile_status
 if [ $# -gt 0 ]; then
     fuzz "$@" || status=$?
 else

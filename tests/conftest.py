@@ -82,12 +82,13 @@ def make_token(db: Any) -> Callable[..., str]:
 
 
 @pytest.fixture
-async def inline_engine(transactional_db: Any) -> AsyncIterator[Any]:
-    """The inline engine running on this test's event loop, stopped afterwards."""
+async def inline_engine(transactional_db: Any, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """The inline engine running on this test's event loop, stopped afterwards; a test marked
+    ``@pytest.mark.engine_config(field=value, ...)`` runs it with those EngineConfig fields."""
     from campaigns.services import runner
 
-    engine = runner.start_inline()
-    engine.poll_interval = 0.2
+    marker = request.node.get_closest_marker("engine_config")
+    engine = runner.start_inline(poll_interval=0.2, **(marker.kwargs if marker else {}))
     yield engine
     await runner.stop_inline()
 

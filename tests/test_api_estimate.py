@@ -42,7 +42,7 @@ def test_estimate_before_creating_matches_what_the_engine_reserves(api: Api, cat
         reserved = sum(
             (
                 worst_case_usd(
-                    g.messages,
+                    g.prompt.messages,
                     64,
                     input_usd_per_mtok=g.model.input_usd_per_mtok,
                     output_usd_per_mtok=g.model.output_usd_per_mtok,

@@ -353,5 +353,5 @@ def test_changing_templates_of_a_draft_pins_their_current_text(api: Api, catalog
     api.patch(f"/campaigns/{campaign_id}", {"template_ids": [second.id]})
     api.patch(f"/templates/{second.id}", {"body": "Edited later {{ product.name }}."})
     api.post(f"/campaigns/{campaign_id}/launch")
-    texts = {g.messages[-1]["content"] for g in Generation.objects.filter(campaign_id=campaign_id)}
+    texts = {g.prompt.messages[-1]["content"] for g in Generation.objects.filter(campaign_id=campaign_id)}
     assert texts == {f"Pinned {p.name}." for p in catalog["products"]}

@@ -20,7 +20,7 @@ from channels.testing import WebsocketCommunicator
 from django.db import transaction
 from django.test import Client
 
-from campaigns.models import Campaign, Generation, Quota, Team
+from campaigns.models import Campaign, Generation, Prompt, Quota, Team
 from campaigns.services.launch import campaign_create
 from campaigns.services.tokens import token_create
 from copygen.asgi import application
@@ -111,10 +111,12 @@ def world(db: Any) -> dict[str, Any]:
     private = _campaign(cat, a, "A private")
     b_own = _campaign(cat, b, "B own")
     generation = Generation.objects.create(
-        campaign=shared, product=cat["products"][0], template=cat["template"], model=cat["model"], messages=[]
+        campaign=shared, product=cat["products"][0], template=cat["template"], model=cat["model"],
+        prompt=Prompt.objects.create(campaign=shared, digest="0" * 64, messages=[]),
     )
     b_generation = Generation.objects.create(
-        campaign=b_own, product=cat["products"][0], template=cat["template"], model=cat["model"], messages=[]
+        campaign=b_own, product=cat["products"][0], template=cat["template"], model=cat["model"],
+        prompt=Prompt.objects.create(campaign=b_own, digest="0" * 64, messages=[]),
     )
     a_token, _ = token_create(user=a, scopes=["read"], name="target")
     quota = Quota.objects.create(scope="user", user=a, period="month", limit_usd="10")

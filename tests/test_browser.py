@@ -37,4 +37,10 @@ def test_login_launch_the_demo_campaign_and_watch_it_stream(demo_server: str, br
     assert len(texts) == 32 and all(t.strip() for t in texts)
     assert page.locator("[data-generation-cell][data-status=succeeded]").count() == 32
     assert "$" in page.locator("[data-testid=spend]").text_content()
+    # Every cell sends the demo's brand voice first: the simulator's prefix cache serves it.
+    page.wait_for_function(
+        "() => /^[1-9][0-9]*% cached$/.test(document.querySelector('[data-testid=cache]').textContent.trim())",
+        timeout=10_000,
+    )
+    assert int(page.text_content("[data-testid=tokens-cached]")) > 0
     page.close()

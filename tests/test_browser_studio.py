@@ -180,6 +180,15 @@ def test_build_a_campaign_and_see_the_estimate(context: Any, demo_server: str) -
     assert float(expected[1:]) < float(worst[1:])
     assert "covers even the worst case" in page.text_content("[data-estimate-budget]")
     assert "60% of max tokens" in page.text_content("[data-estimate-assumption]")
+    # The same campaign on every active model, cheapest first.
+    compare = page.locator("[data-testid=estimate-compare]")
+    assert compare.is_visible()
+    compare.locator("summary").click()
+    rows = compare.locator("[data-estimate-compare-rows] tr").all_text_contents()
+    assert len(rows) >= 3 and any("(chosen)" in row for row in rows)
+    costs = [float(re.search(r"\$(\d+\.\d+)", row).group(1)) for row in rows]  # type: ignore[union-attr]
+    assert costs == sorted(costs)
+    compare.locator("summary").click()
     page.set_viewport_size({"width": WIDE["width"], "height": 1340})  # the whole form, bar included
     shot(page, "campaign-builder.png")
     page.set_viewport_size(WIDE)

@@ -208,3 +208,40 @@ async def test_a_viewer_joining_mid_stream_is_resynced_without_gaps_or_doubles(c
     assert resynced > 0
     stored = {g.id: g.text async for g in Generation.objects.filter(campaign_id=campaign.id)}
     assert texts == stored
+
+
+async def test_a_resync_answers_only_the_viewer_that_joined(catalog, user, simulator, inline_engine):
+    from campaigns.services.launch import campaign_launch
+
+    for m in catalog["models"]:
+        m.name = m.name.split("@")[0] + "@ttft=5,gap=30,len=40,jitter=0"
+        await m.asave()
+    campaign = await sync_to_async(small_campaign)(catalog, user)
+    await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
+    cookie = await sync_to_async(session_cookie)(user)
+
+    async def join_and_wait_for_its_resync() -> tuple[WebsocketCommunicator, list[dict[str, Any]]]:
+        for _ in range(100):  # until text has streamed: only then is there something to resync
+            ws, connected, _ = await connect(campaign.id, [ORIGIN, cookie])
+            assert connected
+            snapshot = await ws.receive_json_from(timeout=5)
+            if snapshot["campaign"]["status"] == "running":
+                seen = []
+                async for event in live_events(ws):
+                    seen.append(event)
+                    if event.get("resync"):
+                        return ws, seen
+            await ws.disconnect()
+        raise AssertionError("no resync arrived")
+
+    first, _ = await join_and_wait_for_its_resync()
+    second, _ = await join_and_wait_for_its_resync()
+    after_second_joined = []
+    async for event in live_events(first):
+        after_second_joined.append(event)
+        if event["type"] == "campaign.finished":
+            break
+    await first.disconnect()
+    await second.disconnect()
+    assert any(e["type"] == "generation.delta" for e in after_second_joined), "the first viewer kept streaming"
+    assert not [e for e in after_second_joined if e.get("resync")], "the second viewer's resync went to it alone"

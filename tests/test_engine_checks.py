@@ -41,7 +41,7 @@ def checked_campaign(catalog: dict[str, Any], owner: Any, *, model: str, checks:
 async def run(campaign: Campaign) -> tuple[Campaign, list[Generation]]:
     await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
     campaign = await wait_finished(campaign.id)
-    generations = [g async for g in Generation.objects.filter(campaign=campaign).order_by("id")]
+    generations = [g async for g in Generation.objects.select_related("prompt").filter(campaign=campaign).order_by("id")]
     return campaign, generations
 
 
@@ -81,8 +81,8 @@ async def test_rewrite_request_appends_the_feedback_to_the_same_messages(catalog
     _, (g,) = await run(campaign)
     first, _ = await attempts_of(g)
     (sent,) = [c["messages"] for c in simulator.completions.values() if "messages" in c]
-    n = len(g.messages)
-    assert sent[:n] == g.messages
+    n = len(g.prompt.messages)
+    assert sent[:n] == g.prompt.messages
     assert sent[n] == {"role": "assistant", "content": first.text}
     assert sent[n + 1]["role"] == "user" and sent[n + 1]["content"].startswith(FEEDBACK_HEADER)
     assert f"- {first.check_results[0]['reason']}" in sent[n + 1]["content"]

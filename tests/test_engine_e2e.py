@@ -218,7 +218,7 @@ def test_editing_a_template_after_creating_a_campaign_keeps_the_pinned_text(cata
     template.save()
     campaign_launch(campaign_id=campaign.id, actor=campaign.owner, token=None)
     g = Generation.objects.select_related("template_version").get(campaign=campaign)
-    assert "Completely new" not in g.messages[-1]["content"]
+    assert "Completely new" not in g.prompt.messages[-1]["content"]
     assert g.template_version.number == 1 and "Write a tagline" in g.template_version.body
     again = make_campaign(catalog, user, template_ids=[template.id], product_ids=[catalog["products"][0].id],
                           model_ids=[catalog["models"][0].id])

@@ -102,9 +102,8 @@ async def test_fallback_model_is_used_when_retries_are_exhausted(catalog, user, 
     assert models == [primary.id, primary.id, primary.id, backup.id]
 
 
+@pytest.mark.engine_config(breaker_threshold=3, breaker_cooldown=0.3)
 async def test_breaker_opens_jobs_wait_and_then_all_complete(catalog, user, simulator, inline_engine):
-    inline_engine.breaker_threshold = 3
-    inline_engine.breaker_cooldown = 0.3
     # Seven failures in a row: more than the 3 attempts a job has; with the breaker the
     # jobs wait for the provider instead of failing (probes back off 0.3, 0.6, 1.2 … s).
     simulator.push_faults(*["503"] * 7)

@@ -84,7 +84,7 @@ async def test_stop_hands_back_a_job_whose_task_does_not_let_go() -> None:
 
     import httpx
 
-    from campaigns.engine import Engine
+    from campaigns.engine import Engine, EngineConfig
     from campaigns.engine.types import Job, JobResult, ModelSpec, ProviderSpec
 
     written: list[JobResult] = []
@@ -106,8 +106,8 @@ async def test_stop_hands_back_a_job_whose_task_does_not_let_go() -> None:
 
     async def publish(campaign_id: int, event: object) -> None: ...
 
-    engine = Engine(store=Store(), publish=publish, client=httpx.AsyncClient(), owner="w1")
-    engine.stop_timeout = 0.2
+    engine = Engine(store=Store(), publish=publish, client=httpx.AsyncClient(), owner="w1",
+                    config=EngineConfig(stop_timeout=0.2))
     provider = ProviderSpec(id=1, name="p", base_url="http://127.0.0.1:9/v1", api_key="")
     job = Job(id=7, campaign_id=3, model=ModelSpec(id=1, name="m", provider=provider, input_usd_per_mtok=Decimal(1),
               output_usd_per_mtok=Decimal(1)), messages=[{"role": "user", "content": "hi"}], max_tokens=10,
@@ -142,7 +142,7 @@ async def test_publisher_sends_at_once_when_idle_and_one_batch_per_campaign_when
 
     import httpx
 
-    from campaigns.engine import Engine
+    from campaigns.engine import Engine, EngineConfig
 
     sent: list[tuple[int, dict[str, object]]] = []
     first_send_may_end = asyncio.Event()
@@ -153,7 +153,8 @@ async def test_publisher_sends_at_once_when_idle_and_one_batch_per_campaign_when
             await first_send_may_end.wait()  # a slow send: events pile up meanwhile
 
     async with httpx.AsyncClient() as client:
-        engine = Engine(store=None, publish=publish, client=client, owner="w1", publish_gap=0.0)  # type: ignore[arg-type]
+        engine = Engine(store=None, publish=publish, client=client, owner="w1",  # type: ignore[arg-type]
+                        config=EngineConfig(publish_gap=0.0))
         publisher = asyncio.create_task(engine._publisher())
         engine._outbox.put_nowait((1, {"type": "generation.started", "campaign_id": 1, "id": 1000}))
         for _ in range(100):
@@ -175,3 +176,26 @@ async def test_publisher_sends_at_once_when_idle_and_one_batch_per_campaign_when
     assert [e["id"] for e in batches[0][1]["events"]] == list(range(0, 300, 2))  # type: ignore[attr-defined]
     assert [e["id"] for e in batches[1][1]["events"]] == list(range(1, 300, 2))  # type: ignore[attr-defined]
     assert all(m["campaign_id"] == c for c, m in batches)
+
+
+def test_engine_commands_are_parsed_or_refused() -> None:
+    from campaigns.engine.commands import Command, CommandKind, UnknownCommand
+
+    cancel = Command(CommandKind.CANCEL, 4)
+    assert Command.from_message(cancel.to_message()) == cancel
+    assert Command.from_message({"type": "engine.resync", "campaign_id": 4, "reply_to": "c!1"}).reply_to == "c!1"
+    for bad in ({"type": "engine.wakey", "campaign_id": 4}, {"type": "engine.wake"}, {"type": "wake", "campaign_id": 4},
+                {"type": "engine.wake", "campaign_id": "4"}, {"type": "engine.resync", "campaign_id": 4}):
+        with pytest.raises(UnknownCommand):
+            Command.from_message(bad)
+
+
+def test_engine_config_is_an_immutable_value() -> None:
+    import dataclasses
+
+    from campaigns.engine import EngineConfig
+
+    config = EngineConfig(poll_interval=0.2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.poll_interval = 1.0  # type: ignore[misc]
+    assert dataclasses.replace(config, max_in_flight=3).max_in_flight == 3 and config.max_in_flight == 500

@@ -72,7 +72,10 @@ async def test_concurrent_cells_never_exceed_a_user_quota_and_warnings_go_out(ca
         campaign = await sync_to_async(make_campaign)(catalog, user, variants=6, budget_usd=Decimal("10"))
         await sync_to_async(campaign_launch)(campaign_id=campaign.id, actor=campaign.owner, token=None)
         campaign = await wait_finished(campaign.id, timeout=60)
-        await asyncio.sleep(0.3)
+        for _ in range(600):  # delivered from the outbox, after the commit
+            if received:
+                break
+            await asyncio.sleep(0.05)
     finally:
         await runner.cleanup()
     usage = await QuotaUsage.objects.aget(quota=quota)

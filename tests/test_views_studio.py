@@ -21,7 +21,7 @@ from campaigns.models import Attempt, Generation, Product
 from campaigns.services.estimate import matrix_estimate
 from campaigns.services.launch import campaign_launch
 from tests import view_support
-from tests.factories import ProductFactory
+from tests.factories import LLMModelFactory, ProductFactory
 from tests.view_support import finished_campaign, make_campaign
 
 pytestmark = pytest.mark.django_db
@@ -165,14 +165,14 @@ def test_saving_a_used_template_names_the_campaigns_that_keep_the_earlier_text(
 ) -> None:
     campaign = finished_campaign(user, catalog, name="Launched one")
     template = catalog["templates"][0]
-    pinned = campaign.generations.filter(template=template).first().messages
+    pinned = campaign.generations.filter(template=template).first().prompt.messages
     client = client_for(user)
     url = reverse("campaigns:template_edit", args=[template.pk])
     response = client.post(
         url, {"name": template.name, "system_prompt": "", "body": "New {{ product.name }}"}, follow=True
     )
     assert "“Launched one” used the earlier text" in response.content.decode()
-    assert campaign.generations.filter(template=template).first().messages == pinned
+    assert campaign.generations.filter(template=template).first().prompt.messages == pinned
     # Renaming alone changes no prompt: no such note.
     response = client.post(url, {"name": "Renamed", "system_prompt": "", "body": "New {{ product.name }}"}, follow=True)
     assert "earlier text" not in response.content.decode()
@@ -227,6 +227,18 @@ def test_estimate_per_model_and_in_total(client_for: Any, user: Any, catalog: di
     assert Decimal(body["expected_usd"]) < Decimal(body["worst_case_usd"])
     assert body["budget_usd"] == "1.00" and body["budget_covers_worst_case"] is True
     assert "60% of max tokens" in body["assumption"]
+
+
+def test_the_builder_compares_the_campaign_on_every_active_model(
+    client_for: Any, user: Any, catalog: dict[str, Any]
+) -> None:
+    cheap = LLMModelFactory(name="bargain", input_usd_per_mtok=Decimal("0.01"), output_usd_per_mtok=Decimal("0.02"))
+    LLMModelFactory(name="retired", is_active=False)
+    body = client_for(user).post(reverse("campaigns:campaign_estimate"), estimate_post(catalog)).json()
+    rows = body["comparison"]
+    assert [row["model_id"] for row in rows][0] == cheap.pk  # cheapest first, though not chosen
+    assert {row["model_id"] for row in rows} == {cheap.pk, *(m.pk for m in catalog["models"])}
+    assert [Decimal(r["expected_usd"]) for r in rows] == sorted(Decimal(r["expected_usd"]) for r in rows)
 
 
 def test_estimate_flags_a_budget_below_the_worst_case(client_for: Any, user: Any, catalog: dict[str, Any]) -> None:
@@ -299,7 +311,7 @@ def test_review_page_compares_models_side_by_side(client_for: Any, user: Any, ca
     html = response.content.decode()
     assert html.count("data-review-cell") == 3 * 8 * 2
     first = campaign.generations.order_by("id").first()
-    assert first.messages[-1]["content"] in html.replace("&#x27;", "'")  # the pinned prompt
+    assert first.prompt.messages[-1]["content"] in html.replace("&#x27;", "'")  # the pinned prompt
 
 
 def test_review_filters(client_for: Any, user: Any, catalog: dict[str, Any]) -> None:

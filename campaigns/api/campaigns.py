@@ -36,6 +36,7 @@ from campaigns.services.errors import InvalidInput
 from campaigns.services.estimate import campaign_estimate, matrix_estimate
 from campaigns.services.export import CONTENT_TYPES, export_csv, export_json, export_rows, export_xlsx
 from campaigns.services.launch import campaign_cancel, campaign_create, campaign_launch
+from campaigns.services.prices import campaign_pinned_prices
 from campaigns.services.selectors import campaign_stats, campaigns_stats, campaigns_visible_to
 
 __all__ = ["campaign_out", "filter_generations", "router"]
@@ -64,6 +65,7 @@ def campaign_out(campaign: Campaign, stats: dict[str, Any] | None = None) -> dic
         "product_ids": [p.id for p in campaign.products.all()],
         "template_ids": [t.id for t in campaign.templates.all()],
         "model_ids": [m.id for m in campaign.llm_models.all()],
+        "pinned_prices": campaign_pinned_prices(campaign),
     }
 
 
@@ -74,7 +76,7 @@ acampaign_out = sync_to_async(campaign_out)
 def _campaigns_out(campaigns: list[Campaign]) -> list[dict[str, Any]]:
     """``campaign_out`` of each campaign of a page: one trip to the worker thread, and a fixed
     number of queries whatever the page size."""
-    prefetch_related_objects(campaigns, "products", "templates", "llm_models")
+    prefetch_related_objects(campaigns, "products", "templates", "llm_models", "pinned_prices__model")
     stats = campaigns_stats(campaigns)
     return [campaign_out(c, stats[c.id]) for c in campaigns]
 

@@ -37,6 +37,9 @@ from campaigns.schemas import (
 )
 from campaigns.services.checks import template_fields
 from campaigns.services.imports import MAX_FILE_BYTES, import_parse, products_import
+from campaigns.services.products import product_save
+
+aproduct_save = sync_to_async(product_save)
 
 __all__ = ["router"]
 
@@ -79,7 +82,7 @@ async def product_list(request: HttpRequest, filters: Query[ProductFilters]) -> 
     openapi_extra=links(201, "product_id", "product_detail", "product_update", "product_delete"),
 )
 async def product_create(request: HttpRequest, payload: ProductIn) -> Status:
-    return Status(201, await asave(Product(owner=user_of(request)), **payload.dict()))
+    return Status(201, await aproduct_save(product=Product(owner=user_of(request)), **payload.dict()))
 
 
 @router.post(
@@ -111,7 +114,7 @@ async def product_detail(request: HttpRequest, product_id: ObjectId) -> Product:
 @router.patch("/products/{product_id}", response=responses(200, ProductOut, 404), auth=WRITE, tags=["products"])
 async def product_update(request: HttpRequest, product_id: ObjectId, payload: ProductPatch) -> Product:
     product = await aget_or_404(Product.objects.all(), product_id, "product")
-    return await asave(product, **payload.dict(exclude_unset=True))
+    return await aproduct_save(product=product, **payload.dict(exclude_unset=True))
 
 
 @router.delete("/products/{product_id}", response=responses(204, None, 404, 409), auth=WRITE, tags=["products"])

@@ -52,6 +52,14 @@ RETRY_AFTER = {
 }
 
 
+BUSY_RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "description": "seconds to wait before sending the request again (the database was busy; nothing was done)",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+
+
 def _become_idempotent(operation: Operation) -> None:
     operation.__class__ = IdempotentOperation
 
@@ -60,8 +68,8 @@ class ApiRouter(Router):
     """A Router for async handlers whose POST operations all honour ``Idempotency-Key``.
 
     It also documents 400 (malformed body) and 413 (body too large) on operations with a
-    body, 409 (a request with the same key in progress) on POSTs, and the ``Retry-After``
-    header of 429 (the token's rate limit) everywhere.
+    body, 409 (a request with the same key in progress) on POSTs, 503 (the database was
+    busy) everywhere, and the ``Retry-After`` header of 429 (the token's rate limit) and 503.
     """
 
     def add_api_operation(self, path: str, methods: list[str], view_func: Callable[..., Any], **kwargs: Any) -> None:
@@ -78,10 +86,13 @@ class ApiRouter(Router):
             kwargs["openapi_extra"] = extra
             if isinstance(response, dict):
                 kwargs["response"] = {409: ErrorOut, **response}
+        if isinstance(response, dict):
+            kwargs["response"] = response = {**kwargs["response"], 503: ErrorOut}
         if isinstance(response, dict) and 429 in response:
             extra = dict(kwargs.get("openapi_extra") or {})
             documented = dict(extra.get("responses") or {})
             documented[429] = {**documented.get(429, {}), "headers": RETRY_AFTER}
+            documented[503] = {**documented.get(503, {}), "headers": BUSY_RETRY_AFTER_HEADER}
             kwargs["openapi_extra"] = {**extra, "responses": documented}
         super().add_api_operation(path, methods, view_func, **kwargs)
 

@@ -7,11 +7,12 @@ one per row at fault.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, IntegrityError
+from django.db import DataError, IntegrityError, OperationalError
 from django.db.models import ProtectedError
 from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
@@ -19,11 +20,14 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from campaigns.services.errors import DomainError, RateLimited, first_error
+from campaigns.services.errors import BUSY_RETRY_AFTER, DomainError, RateLimited, database_busy, first_error
 
 __all__ = ["install_error_handlers"]
 
 BODY_SOURCES = {"body", "form", "file"}
+log = logging.getLogger("campaigns.api")
+BUSY = "the database is busy; retry after the number of seconds in Retry-After"
+INTERNAL = "internal server error; it was logged"
 NO_CREDENTIALS = "authentication required: send 'Authorization: Bearer <token>' or sign in"
 
 
@@ -106,3 +110,18 @@ def install_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(RequestDataTooBig)
     def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
         return _error(api, request, 413, "request body too large; upload files as multipart/form-data")
+
+    @api.exception_handler(OperationalError)
+    def operational_error(request: HttpRequest, exc: OperationalError) -> HttpResponse:
+        if not database_busy(exc):
+            return internal_error(request, exc)
+        log.warning("database busy: %s %s: %s", request.method, request.path, exc)
+        response = _error(api, request, 503, BUSY)
+        response["Retry-After"] = str(BUSY_RETRY_AFTER)
+        return response
+
+    @api.exception_handler(Exception)
+    def internal_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+        """Anything else: logged with its traceback, answered as JSON without it (DEBUG or not)."""
+        log.error("unhandled error: %s %s", request.method, request.path, exc_info=exc)
+        return _error(api, request, 500, INTERNAL)

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from ninja import Query, Status
 
 from campaigns.api.auth import READ, STAFF_ADMIN, is_staff_admin
-from campaigns.api.common import ApiRouter, adelete_or_404, aget_or_404, asave, asearch_page, links, responses
+from campaigns.api.common import ApiRouter, adelete_or_404, aget_or_404, asearch_page, links, responses
 from campaigns.models import LLMModel, Provider
 from campaigns.schemas import (
     LLMModelFilters,
@@ -25,6 +25,7 @@ from campaigns.schemas import (
     ProviderTestOut,
 )
 from campaigns.services.errors import InvalidInput
+from campaigns.services.llm_models import llm_model_create, llm_model_sync_price, llm_model_update
 from campaigns.services.providers import provider_save, provider_test_connection_async
 
 __all__ = ["router"]
@@ -128,9 +129,10 @@ async def model_list(request: HttpRequest, filters: Query[LLMModelFilters]) -> d
     openapi_extra=links(201, "model_id", "model_detail", "model_update", "model_delete"),
 )
 async def model_create(request: HttpRequest, payload: LLMModelIn) -> Status:
+    """Prices left out are filled from the price catalog (for the provider's kind); an unknown model needs them."""
     data = payload.dict()
     await _check_references(data)
-    return Status(201, await asave(LLMModel(), **data))
+    return Status(201, await sync_to_async(llm_model_create)(data=data))
 
 
 @router.get("/models/{model_id}", response=responses(200, LLMModelOut, 404), tags=["models"])
@@ -143,7 +145,20 @@ async def model_update(request: HttpRequest, model_id: ObjectId, payload: LLMMod
     model = await aget_or_404(LLMModel.objects.all(), model_id, "model")
     data = payload.dict(exclude_unset=True)
     await _check_references(data, model_id)
-    return await asave(model, **data)
+    return await sync_to_async(llm_model_update)(model=model, data=data)
+
+
+@router.post(
+    "/models/{model_id}/sync-price",
+    response=responses(200, LLMModelOut, 404),
+    auth=STAFF_ADMIN,
+    tags=["models"],
+)
+async def model_sync_price(request: HttpRequest, model_id: ObjectId) -> LLMModel:
+    """Set the model's prices from the built-in price catalog (422 if it does not know the model).
+    Campaigns already launched keep the prices they pinned."""
+    model = await aget_or_404(LLMModel.objects.all(), model_id, "model")
+    return await sync_to_async(llm_model_sync_price)(model=model)
 
 
 @router.delete("/models/{model_id}", response=responses(204, None, 404, 409), auth=STAFF_ADMIN, tags=["models"])

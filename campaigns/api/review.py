@@ -11,7 +11,7 @@ from ninja import Query
 from campaigns.api.auth import READ, WRITE
 from campaigns.api.campaigns import filter_generations
 from campaigns.api.common import ApiRouter, aget_or_404, apage, responses, user_of
-from campaigns.models import Generation
+from campaigns.models import Generation, Prompt
 from campaigns.schemas import (
     AllGenerationFilters,
     GenerationDetailOut,
@@ -29,6 +29,7 @@ router = ApiRouter(auth=READ)
 
 async def _detail(generation: Generation) -> Generation:
     generation.attempt_log = [a async for a in generation.attempt_set.order_by("number")]  # type: ignore[attr-defined]
+    generation.messages = (await Prompt.objects.aget(id=generation.prompt_id)).messages  # type: ignore[attr-defined]
     return generation
 
 

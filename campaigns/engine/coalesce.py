@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from campaigns.engine.events import GenerationDelta, generation_delta
+
 __all__ = ["DeltaCoalescer"]
 
 
@@ -27,7 +29,7 @@ class DeltaCoalescer:
         self.interval = interval
         self._pending: dict[int, _Pending] = {}
 
-    def add(self, job_id: int, campaign_id: int, text: str) -> dict[str, object] | None:
+    def add(self, job_id: int, campaign_id: int, text: str) -> GenerationDelta | None:
         """Buffer ``text``; return an event to send now (the first delta) or None."""
         pending = self._pending.get(job_id)
         if pending is None:
@@ -37,7 +39,7 @@ class DeltaCoalescer:
             return self._take(job_id, pending)
         return None
 
-    def due(self, *, now: float | None = None) -> list[dict[str, object]]:
+    def due(self, *, now: float | None = None) -> list[GenerationDelta]:
         """Events for every generation whose buffer waited at least ``interval``."""
         now = time.monotonic() if now is None else now
         return [
@@ -46,23 +48,17 @@ class DeltaCoalescer:
             if p.parts and now - p.last_sent >= self.interval
         ]
 
-    def finish(self, job_id: int) -> dict[str, object] | None:
+    def finish(self, job_id: int) -> GenerationDelta | None:
         """Flush and forget ``job_id``; return its last event, if any text is left."""
         pending = self._pending.pop(job_id, None)
         if pending is None or not pending.parts:
             return None
         return self._take(job_id, pending)
 
-    def _take(self, job_id: int, pending: _Pending, now: float | None = None) -> dict[str, object]:
+    def _take(self, job_id: int, pending: _Pending, now: float | None = None) -> GenerationDelta:
         text = "".join(pending.parts)
         pending.parts.clear()
-        event: dict[str, object] = {
-            "type": "generation.delta",
-            "campaign_id": pending.campaign_id,
-            "id": job_id,
-            "offset": pending.seq,
-            "text": text,
-        }
+        event = generation_delta(pending.campaign_id, job_id, offset=pending.seq, text=text)
         pending.seq += len(text)
         pending.last_sent = time.monotonic() if now is None else now
         return event

@@ -13,15 +13,10 @@ from decimal import Decimal
 import httpx
 
 from campaigns.engine.checks import CheckReport, CheckSuite, feedback_message, measure
-from campaigns.engine.costs import (
-    cost_usd,
-    estimate_input_tokens,
-    estimate_tokens,
-    worst_case_input_tokens,
-    worst_case_usd,
-)
+from campaigns.engine.costs import estimate_input_tokens, estimate_tokens, worst_case_input_tokens
 from campaigns.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits, RateLimitTooSmall
 from campaigns.engine.retry import RetryPolicy
+from campaigns.engine.status import BreakerState
 from campaigns.engine.types import AttemptRecord, Job, JobResult, ModelSpec
 from campaigns.providers.errors import InvalidKeyError, ProviderError, RateLimitError
 from campaigns.providers.openai_compatible import ChatRequest, Completion, stream_chat
@@ -161,10 +156,7 @@ async def _check_and_rewrite(run: _Run, ctx: JobContext, suite: CheckSuite) -> s
             {"role": "user", "content": feedback_message(report.failures)},
         ]
         model = run.model or run.job.model
-        worst = worst_case_usd(
-            messages, run.job.max_tokens,
-            input_usd_per_mtok=model.input_usd_per_mtok, output_usd_per_mtok=model.output_usd_per_mtok,
-        )
+        worst = model.worst_case_usd(messages, run.job.max_tokens)
         if not await ctx.reserve(run.job, worst):
             attempt.check_results.append(
                 {"kind": "rewrite", "passed": False, "note": "rewrite skipped: the budget cannot cover another attempt"}
@@ -209,12 +201,12 @@ async def _attempts(run: _Run, ctx: JobContext) -> str:
                 controls.breaker.release_probe()  # nothing was sent: it says nothing of the provider
             else:
                 controls.breaker.record_success(probe)  # the provider answered: it is up
-            breaker_tripped = exc.retryable and not isinstance(exc, RateLimitError) and controls.breaker.state != "closed"
+            breaker_tripped = exc.retryable and not isinstance(exc, RateLimitError) and controls.breaker.state is not BreakerState.CLOSED
             if breaker_tripped and not exc.partial_text:
                 continue  # the provider is down: wait for it, don't spend this job's retries
-            policy = replace(ctx.retry, max_retries=run.model.provider.max_retries)
+            policy = ctx.retry.for_provider(run.model.provider.max_retries)
             if policy.should_retry(exc, retries_done=retries):
-                delay = ctx.retry.delay(exc, retries_done=retries, rng=ctx.rng)
+                delay = policy.delay(exc, retries_done=retries, rng=ctx.rng)
                 retries += 1
                 log.info("job %s: %s; retry %d in %.2fs", run.job.id, exc, retries, delay)
                 await asyncio.sleep(delay)
@@ -262,6 +254,10 @@ async def _attempt(run: _Run, ctx: JobContext) -> None:
         temperature=run.job.temperature,
         read_timeout=model.provider.timeout,
         deadline=attempt_deadline(run.job, model),
+        token_limit_param=model.token_limit_param,
+        send_temperature=model.send_temperature,
+        include_usage=model.include_usage,
+        extra_body=model.extra_body,
     )
     try:
         run.completion = await stream_chat(ctx.client, request, on_delta=run.delta)
@@ -277,12 +273,7 @@ async def _switch_to_fallback(run: _Run, ctx: JobContext) -> bool:
     fallback = run.model.fallback if run.model is not None else None
     if fallback is None or any(a.model_id == fallback.id for a in run.attempts):
         return False
-    worst = worst_case_usd(
-        run.job.messages,
-        run.job.max_tokens,
-        input_usd_per_mtok=fallback.input_usd_per_mtok,
-        output_usd_per_mtok=fallback.output_usd_per_mtok,
-    )
+    worst = fallback.worst_case_usd(run.job.messages, run.job.max_tokens)
     if not await ctx.reserve(run.job, worst):
         return False
     log.info("job %s: falling back from %s to %s", run.job.id, run.model.name if run.model else "?", fallback.name)
@@ -306,17 +297,19 @@ def _close_attempt(
     usage = completion.usage if completion is not None else None
     if usage is not None:
         attempt.tokens_in, attempt.tokens_out, attempt.cost_source = usage.prompt_tokens, usage.completion_tokens, "reported"
+        attempt.tokens_cached, attempt.tokens_cache_write = usage.cached_tokens, usage.cache_write_tokens
+        attempt.tokens_reasoning = usage.reasoning_tokens
     elif run.parts or completion is not None:
         # Bill what was received, estimated and marked, never zero.
         text = run.text
         attempt.tokens_in = estimate_input_tokens(run.job.messages)
         attempt.tokens_out = min(run.job.max_tokens, max(estimate_tokens(text), len(run.parts)))
         attempt.cost_source = "estimated"
-    attempt.cost_usd = cost_usd(
+    attempt.cost_usd = model.cost_usd(
         attempt.tokens_in,
         attempt.tokens_out,
-        input_usd_per_mtok=model.input_usd_per_mtok,
-        output_usd_per_mtok=model.output_usd_per_mtok,
+        tokens_cached=attempt.tokens_cached,
+        tokens_cache_write=attempt.tokens_cache_write,
     )
 
 
@@ -340,6 +333,9 @@ def _result(run: _Run, status: str, started: float) -> JobResult:
         result.checks_passed = True  # nothing to check: the copy fits
     result.tokens_in = sum(a.tokens_in for a in run.attempts)
     result.tokens_out = sum(a.tokens_out for a in run.attempts)
+    result.tokens_cached = sum(a.tokens_cached for a in run.attempts)
+    result.tokens_cache_write = sum(a.tokens_cache_write for a in run.attempts)
+    result.tokens_reasoning = sum(a.tokens_reasoning for a in run.attempts)
     result.cost_usd = sum((a.cost_usd for a in run.attempts), Decimal(0))
     sources = {a.cost_source for a in run.attempts if a.cost_source}
     result.cost_source = "estimated" if "estimated" in sources else ("reported" if sources else "")

@@ -25,7 +25,9 @@ from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-__all__ = ["AdaptiveConcurrency", "BreakerState", "CircuitBreaker", "RateLimitTooSmall", "RateLimits", "WINDOW_SECONDS"]
+from campaigns.engine.status import BreakerState
+
+__all__ = ["AdaptiveConcurrency", "BreakerRecord", "CircuitBreaker", "RateLimitTooSmall", "RateLimits", "WINDOW_SECONDS"]
 
 log = logging.getLogger("copygen.engine")
 
@@ -150,8 +152,8 @@ class AdaptiveConcurrency:
 
 
 @dataclass
-class BreakerState:
-    state: str = "closed"  # closed | open | half_open
+class BreakerRecord:
+    state: BreakerState = BreakerState.CLOSED
     failures: int = 0
     opened_until: float = 0.0
     cooldown: float = 0.0
@@ -167,7 +169,7 @@ class CircuitBreaker:
         threshold: int = 5,
         cooldown: float = 5.0,
         max_cooldown: float = 60.0,
-        on_change: Callable[[str], None] | None = None,
+        on_change: Callable[[BreakerState], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.threshold = threshold
@@ -175,21 +177,21 @@ class CircuitBreaker:
         self.max_cooldown = max_cooldown
         self.on_change = on_change
         self.clock = clock
-        self.s = BreakerState(cooldown=cooldown)
+        self.s = BreakerRecord(cooldown=cooldown)
         self._probe_in_flight = False
         self._closed = asyncio.Event()
         self._closed.set()
 
     @property
-    def state(self) -> str:
+    def state(self) -> BreakerState:
         return self.s.state
 
-    def _set(self, state: str) -> None:
+    def _set(self, state: BreakerState) -> None:
         if state != self.s.state:
             self.s.state = state
             if self.on_change is not None:
                 self.on_change(state)
-        if state == "closed":
+        if state is BreakerState.CLOSED:
             self._closed.set()
         else:
             self._closed.clear()
@@ -197,12 +199,12 @@ class CircuitBreaker:
     async def wait_turn(self) -> bool:
         """Wait while open; return True if this call is the half-open probe."""
         while True:
-            if self.s.state == "closed":
+            if self.s.state is BreakerState.CLOSED:
                 return False
             now = self.clock()
             if now >= self.s.opened_until and not self._probe_in_flight:
                 self._probe_in_flight = True
-                self._set("half_open")
+                self._set(BreakerState.HALF_OPEN)
                 return True
             delay = max(self.s.opened_until - now, 0.05)
             try:
@@ -215,7 +217,7 @@ class CircuitBreaker:
         if probe:
             self._probe_in_flight = False
         self.s.cooldown = self.base_cooldown
-        self._set("closed")
+        self._set(BreakerState.CLOSED)
 
     def record_failure(self, probe: bool) -> None:
         self.s.failures += 1
@@ -223,17 +225,17 @@ class CircuitBreaker:
             self._probe_in_flight = False
             self.s.cooldown = min(self.s.cooldown * 2, self.max_cooldown)
             self._open()
-        elif self.s.state == "closed" and self.s.failures >= self.threshold:
+        elif self.s.state is BreakerState.CLOSED and self.s.failures >= self.threshold:
             self._open()
 
     def release_probe(self) -> None:
         """The probe ended without telling anything (cancelled): let another one try."""
         if self._probe_in_flight:
             self._probe_in_flight = False
-            if self.s.state == "half_open":
+            if self.s.state is BreakerState.HALF_OPEN:
                 self.s.opened_until = self.clock()
-                self._set("open")
+                self._set(BreakerState.OPEN)
 
     def _open(self) -> None:
         self.s.opened_until = self.clock() + self.s.cooldown
-        self._set("open")
+        self._set(BreakerState.OPEN)

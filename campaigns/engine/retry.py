@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from campaigns.providers.errors import APIStatusError, ProviderError
 
@@ -23,9 +23,21 @@ MAX_RETRY_AFTER = 120.0
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """The engine's retry policy (``Engine(retry=…)``): the one source of retry decisions.
+
+    A provider that sets its own retry count applies it through :meth:`for_provider`;
+    one that does not (``max_retries=None``) follows the engine's.
+    """
+
     max_retries: int = DEFAULT_MAX_RETRIES
     initial_delay: float = INITIAL_RETRY_DELAY
     max_delay: float = MAX_RETRY_DELAY
+
+    def for_provider(self, max_retries: int | None) -> RetryPolicy:
+        """This policy with a provider's own retry count, when it sets one."""
+        if max_retries is None or max_retries == self.max_retries:
+            return self
+        return replace(self, max_retries=max_retries)
 
     def should_retry(self, exc: ProviderError, *, retries_done: int) -> bool:
         """Retry 408/409/429/5xx and connection errors, never other 4xx, never after text arrived.

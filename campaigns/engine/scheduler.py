@@ -18,25 +18,31 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
 import httpx
 
+from campaigns.engine import events as ev
 from campaigns.engine.coalesce import DeltaCoalescer
-from campaigns.engine.costs import cost_usd, estimate_input_tokens, estimate_tokens
+from campaigns.engine.commands import Command, CommandKind
+from campaigns.engine.config import EngineConfig
+from campaigns.engine.costs import estimate_input_tokens, estimate_tokens
 from campaigns.engine.job import JobContext, ProviderControls, run_job
 from campaigns.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits
-from campaigns.engine.retry import RetryPolicy
+from campaigns.engine.status import BreakerState
 from campaigns.engine.types import AttemptRecord, Job, JobResult, ModelSpec, ProviderSpec
 from campaigns.engine.writer import BatchWriter
 
-__all__ = ["Engine", "JobStore", "Publish"]
+__all__ = ["Engine", "JobStore", "Publish", "Reply"]
 
 log = logging.getLogger("copygen.engine")
 
 Publish = Callable[[int, Mapping[str, Any]], Awaitable[None]]
+"""Send a live message to a campaign's viewers (``campaign_id``, message)."""
+Reply = Callable[[str, Mapping[str, Any]], Awaitable[None]]
+"""Send a live message to one viewer channel (``channel``, message): a resync's answer."""
 
 BATCH = "campaign.batch"
 """The type of a live message that carries several events of one campaign (``events``, in order)."""
@@ -52,7 +58,7 @@ class JobStore(Protocol):
         ...
 
     async def renew(self, *, owner: str, progress: Mapping[int, int]) -> Collection[int] | None:
-        """Extend the leases of jobs ``owner`` is still running (with characters received so far).
+        """Extend the leases of jobs ``owner`` is still running (with UTF-8 bytes of text received so far).
 
         Returns the ids still held (None: unknown); the engine stops the others, which
         another engine took over after their lease expired.
@@ -63,12 +69,14 @@ class JobStore(Protocol):
         """Reserve more of the campaign's budget for a job; False if it does not fit."""
         ...
 
-    async def provider_state(self, *, provider_id: int, breaker: str) -> None:
+    async def provider_state(self, *, provider_id: int, breaker: BreakerState) -> None:
         """Record a provider's circuit breaker state (for the admin)."""
         ...
 
-    async def finish(self, *, owner: str, results: Sequence[JobResult]) -> list[Mapping[str, Any]]:
-        """Record terminal results (each at most once); return campaign events to publish."""
+    async def finish(self, *, owner: str, results: Sequence[JobResult]) -> Sequence[ev.Event]:
+        """Record terminal results (each at most once); return the events to publish, starting
+        with ``generation.finished`` for each generation it wrote as finished (and none for a
+        result it refused or one handed back to the queue)."""
         ...
 
 
@@ -82,34 +90,22 @@ class Engine:
         publish: Publish,
         client: httpx.AsyncClient,
         owner: str,
-        max_in_flight: int = 500,
-        claim_batch: int = 200,
-        poll_interval: float = 1.0,
-        lease_renew_interval: float = 20.0,
-        delta_interval: float = 0.05,
-        write_interval: float = 0.05,
-        publish_gap: float = 0.01,
-        retry: RetryPolicy | None = None,
+        config: EngineConfig | None = None,
         rate_limits: RateLimits | None = None,
-        breaker_threshold: int = 5,
-        breaker_cooldown: float = 5.0,
+        reply: Reply | None = None,
     ) -> None:
         self.store = store
         self.publish = publish
+        self.reply = reply
         self.client = client
         self.owner = owner
-        self.max_in_flight = max_in_flight
-        self.claim_batch = claim_batch
-        self.poll_interval = poll_interval
-        self.lease_renew_interval = lease_renew_interval
-        self.retry = retry or RetryPolicy()
-        self.publish_gap = publish_gap
-        self.coalescer = DeltaCoalescer(delta_interval)
-        self.writer: BatchWriter[JobResult] = BatchWriter(self._write, interval=write_interval)
+        self.config = config = config or EngineConfig()
+        self.coalescer = DeltaCoalescer(config.delta_interval)
+        self.writer: BatchWriter[JobResult] = BatchWriter(self._write, interval=config.write_interval)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._jobs: dict[int, Job] = {}
         self._cancel_reasons: dict[int, str] = {}
-        self._outbox: asyncio.Queue[tuple[int, Mapping[str, Any]]] = asyncio.Queue()
+        self._outbox: asyncio.Queue[tuple[int, ev.Event]] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._stopping = False
         self._helpers: list[asyncio.Task[None]] = []
@@ -118,12 +114,9 @@ class Engine:
         self._throttled_at: dict[int, float] = {}
         self._side_tasks: set[asyncio.Future[None]] = set()
         self._provider_controls: dict[int, ProviderControls] = {}
-        self.stop_timeout = 10.0
-        self.breaker_threshold = breaker_threshold
-        self.breaker_cooldown = breaker_cooldown
         self._context = JobContext(
             client=client,
-            retry=self.retry,
+            retry=config.retry,
             controls=self._controls,
             rate_limits=rate_limits or RateLimits(),
             reserve=self._reserve,
@@ -133,6 +126,15 @@ class Engine:
         )
 
     # --- control -------------------------------------------------------------------------
+    def handle(self, command: Command) -> None:
+        """Carry out a :class:`~campaigns.engine.commands.Command` (from any caller on this loop)."""
+        if command.kind is CommandKind.CANCEL:
+            self.cancel_campaign(command.campaign_id)
+        elif command.kind is CommandKind.RESYNC:
+            self.resync(command.campaign_id, reply_to=command.reply_to)
+            return
+        self.wake()
+
     def wake(self) -> None:
         self._wake.set()
 
@@ -146,22 +148,29 @@ class Engine:
                 count += 1
         return count
 
-    def resync(self, campaign_id: int) -> int:
-        """Send the full text so far of the campaign's running cells (a viewer reconnected).
+    def resync(self, campaign_id: int, *, reply_to: str) -> int:
+        """Send the full text so far of the campaign's running cells to the viewer channel
+        ``reply_to`` only (it joined mid-stream; the others have the text already).
 
-        Each goes out as a delta at offset 0; viewers keep what they have and append only
+        Each goes out as a delta at offset 0; the viewer keeps what it has and appends only
         what is beyond it, so nothing is lost or doubled.
         """
-        count = 0
-        for job_id, job in list(self._jobs.items()):
-            if job.campaign_id == campaign_id and self._texts.get(job_id):
-                text = "".join(self._texts[job_id])
-                self._outbox.put_nowait((campaign_id, {
-                    "type": "generation.delta", "campaign_id": campaign_id, "id": job_id, "offset": 0,
-                    "text": text, "resync": True,
-                }))
-                count += 1
-        return count
+        deltas: list[ev.Event] = [
+            ev.generation_delta(campaign_id, job_id, offset=0, text="".join(self._texts[job_id]), resync=True)
+            for job_id, job in list(self._jobs.items())
+            if job.campaign_id == campaign_id and self._texts.get(job_id)
+        ]
+        if deltas and self.reply is not None:
+            message = deltas[0] if len(deltas) == 1 else ev.campaign_batch(campaign_id, deltas)
+            self._background(self._send_reply(reply_to, message))
+        return len(deltas)
+
+    async def _send_reply(self, channel: str, message: Mapping[str, Any]) -> None:
+        assert self.reply is not None
+        try:
+            await self.reply(channel, message)
+        except Exception:  # best effort, like every live event
+            log.warning("resync to %s failed", channel, exc_info=True)
 
     @property
     def in_flight(self) -> int:
@@ -176,14 +185,14 @@ class Engine:
             task.cancel()
         if not self._tasks:
             return
-        _, stuck = await asyncio.wait(list(self._tasks.values()), timeout=self.stop_timeout)
+        _, stuck = await asyncio.wait(list(self._tasks.values()), timeout=self.config.stop_timeout)
         for task in stuck:
             # A stream that does not let go of its connection must not hold up a shutdown:
             # hand its job back here, its attempt recorded as interrupted (estimated).
             stuck_id = next((j for j, t in self._tasks.items() if t is task), None)
             job = self._jobs.get(stuck_id) if stuck_id is not None else None
             if job is not None:
-                log.warning("job %s did not stop within %.0fs; handing it back", job.id, self.stop_timeout)
+                log.warning("job %s did not stop within %.0fs; handing it back", job.id, self.config.stop_timeout)
                 self.writer.put(_released_result(job, "".join(self._texts.get(job.id, ())), self.owner))
                 self._tasks.pop(job.id, None)
                 self._jobs.pop(job.id, None)
@@ -200,10 +209,10 @@ class Engine:
             while not self._stopping:
                 self._wake.clear()
                 claimed = await self._claim()
-                if claimed and len(claimed) == self.claim_batch and self.in_flight < self.max_in_flight:
+                if claimed and len(claimed) == self.config.claim_batch and self.in_flight < self.config.max_in_flight:
                     continue
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                    await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
                 except TimeoutError:
                     pass
         finally:
@@ -221,11 +230,11 @@ class Engine:
             await asyncio.wait(self._helpers, timeout=3.0)
 
     async def _claim(self) -> list[Job]:
-        free = self.max_in_flight - self.in_flight
+        free = self.config.max_in_flight - self.in_flight
         if free <= 0:
             return []
         try:
-            jobs = await self.store.claim(owner=self.owner, limit=min(free, self.claim_batch))
+            jobs = await self.store.claim(owner=self.owner, limit=min(free, self.config.claim_batch))
         except Exception:
             log.exception("claiming jobs failed")
             return []
@@ -245,9 +254,7 @@ class Engine:
             if event is not None:
                 self._outbox.put_nowait((job.campaign_id, event))
 
-        self._outbox.put_nowait(
-            (job.campaign_id, {"type": "generation.started", "campaign_id": job.campaign_id, "id": job.id})
-        )
+        self._outbox.put_nowait((job.campaign_id, ev.generation_started(job.campaign_id, job.id)))
         try:
             result = await run_job(job, self._context, on_delta=on_delta)
         except Exception as exc:  # a bug must not take the engine down with it
@@ -272,8 +279,8 @@ class Engine:
         controls = self._provider_controls.get(provider.id)
         if controls is None:
             breaker = CircuitBreaker(
-                threshold=self.breaker_threshold,
-                cooldown=self.breaker_cooldown,
+                threshold=self.config.breaker_threshold,
+                cooldown=self.config.breaker_cooldown,
                 on_change=functools.partial(self._breaker_changed, provider),
             )
             controls = self._provider_controls[provider.id] = ProviderControls(
@@ -283,14 +290,13 @@ class Engine:
             controls.gate.resize(provider.max_concurrency)
         return controls
 
-    def _breaker_changed(self, provider: ProviderSpec, state: str) -> None:
+    def _breaker_changed(self, provider: ProviderSpec, state: BreakerState) -> None:
         log.warning("provider %s: circuit breaker %s", provider.name, state)
         campaigns = {j.campaign_id for j in self._jobs.values() if j.model.provider.id == provider.id}
         for campaign_id in campaigns:
-            self._outbox.put_nowait((campaign_id, {
-                "type": "provider.status", "campaign_id": campaign_id, "provider_id": provider.id,
-                "provider": provider.name, "breaker": state,
-            }))
+            self._outbox.put_nowait((campaign_id, ev.provider_status(
+                campaign_id, provider_id=provider.id, provider=provider.name, breaker=state,
+            )))
         self._background(self.store.provider_state(provider_id=provider.id, breaker=state))
 
     def _rate_limited(self, model: ModelSpec) -> None:
@@ -302,11 +308,11 @@ class Engine:
         self._throttled_at[provider.id] = now
         controls = self._provider_controls.get(provider.id)
         for campaign_id in {j.campaign_id for j in self._jobs.values() if j.model.provider.id == provider.id}:
-            self._outbox.put_nowait((campaign_id, {
-                "type": "provider.status", "campaign_id": campaign_id, "provider_id": provider.id,
-                "provider": provider.name, "breaker": controls.breaker.state if controls else "closed",
-                "rate_limited": True, "concurrency_limit": int(controls.gate.limit) if controls else None,
-            }))
+            self._outbox.put_nowait((campaign_id, ev.provider_status(
+                campaign_id, provider_id=provider.id, provider=provider.name,
+                breaker=controls.breaker.state if controls else BreakerState.CLOSED,
+                rate_limited=True, concurrency_limit=int(controls.gate.limit) if controls else None,
+            )))
 
     def _rewriting(self, job: Job, rewrite: int, failures: list[str]) -> None:
         """A cell failed its checks and is written again: viewers start its text afresh."""
@@ -314,10 +320,9 @@ class Engine:
         if last is not None:
             self._outbox.put_nowait((job.campaign_id, last))
         self._texts.pop(job.id, None)
-        self._outbox.put_nowait((job.campaign_id, {
-            "type": "generation.rewrite", "campaign_id": job.campaign_id, "id": job.id, "rewrite": rewrite,
-            "check_failures": failures,
-        }))
+        self._outbox.put_nowait((job.campaign_id, ev.generation_rewrite(
+            job.campaign_id, job.id, rewrite=rewrite, check_failures=failures,
+        )))
 
     def _background(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -329,9 +334,9 @@ class Engine:
 
     # --- background helpers --------------------------------------------------------------
     async def _write(self, results: list[JobResult]) -> None:
+        # Only what the store wrote is announced: a result it refused (the lease was lost)
+        # or one handed back to the queue gets no generation.finished.
         events = await self.store.finish(owner=self.owner, results=results)
-        for r in results:
-            self._outbox.put_nowait((r.campaign_id, _finished_event(r)))
         for event in events:
             self._outbox.put_nowait((int(event["campaign_id"]), event))
         self._wake.set()  # slots freed in the database: look for more work
@@ -348,12 +353,12 @@ class Engine:
             first = await self._outbox.get()
             started = time.monotonic()
             await self._send_batch([first, *self._take_outbox()])
-            pause = self.publish_gap - (time.monotonic() - started)
+            pause = self.config.publish_gap - (time.monotonic() - started)
             if pause > 0:
                 await asyncio.sleep(pause)
 
-    def _take_outbox(self) -> list[tuple[int, Mapping[str, Any]]]:
-        taken: list[tuple[int, Mapping[str, Any]]] = []
+    def _take_outbox(self) -> list[tuple[int, ev.Event]]:
+        taken: list[tuple[int, ev.Event]] = []
         while not self._outbox.empty() and len(taken) < MAX_BATCH:
             taken.append(self._outbox.get_nowait())
         return taken
@@ -362,14 +367,14 @@ class Engine:
         while not self._outbox.empty():
             await self._send_batch(self._take_outbox())
 
-    async def _send_batch(self, items: list[tuple[int, Mapping[str, Any]]]) -> None:
-        by_campaign: dict[int, list[Mapping[str, Any]]] = {}
+    async def _send_batch(self, items: list[tuple[int, ev.Event]]) -> None:
+        by_campaign: dict[int, list[ev.Event]] = {}
         for campaign_id, event in items:
             by_campaign.setdefault(campaign_id, []).append(event)
         for campaign_id, events in by_campaign.items():
-            message = events[0] if len(events) == 1 else {
-                "type": BATCH, "campaign_id": campaign_id, "events": events,
-            }
+            message: ev.Event | ev.CampaignBatch = (
+                events[0] if len(events) == 1 else ev.campaign_batch(campaign_id, events)
+            )
             try:
                 await self.publish(campaign_id, message)
             except Exception:  # live events are best effort; the database has the truth
@@ -379,14 +384,14 @@ class Engine:
         while True:
             await asyncio.sleep(self.coalescer.interval)
             for event in self.coalescer.due():
-                self._outbox.put_nowait((int(event["campaign_id"]), event))  # type: ignore[call-overload]
+                self._outbox.put_nowait((event["campaign_id"], event))
 
     async def _renewer(self) -> None:
         while True:
-            await asyncio.sleep(self.lease_renew_interval)
+            await asyncio.sleep(self.config.lease_renew_interval)
             if self._tasks:
                 try:
-                    progress = {job_id: sum(map(len, self._texts.get(job_id, ()))) for job_id in self._tasks}
+                    progress = {job_id: _utf8_bytes(self._texts.get(job_id, ())) for job_id in self._tasks}
                     held = await self.store.renew(owner=self.owner, progress=progress)
                     if held is not None:
                         self._drop_lost(set(progress) - set(held))
@@ -407,10 +412,7 @@ class Engine:
 def _released_result(job: Job, text: str, owner: str) -> JobResult:
     tokens_in = estimate_input_tokens(job.messages)
     tokens_out = min(job.max_tokens, estimate_tokens(text))
-    cost = cost_usd(
-        tokens_in, tokens_out,
-        input_usd_per_mtok=job.model.input_usd_per_mtok, output_usd_per_mtok=job.model.output_usd_per_mtok,
-    )
+    cost = job.model.cost_usd(tokens_in, tokens_out)
     attempt = AttemptRecord(
         number=job.attempts_before + 1, model_id=job.model.id, error=f"interrupted: {owner} stopped and handed the job back",
         tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost, cost_source="estimated", closed=True,
@@ -421,23 +423,5 @@ def _released_result(job: Job, text: str, owner: str) -> JobResult:
     )
 
 
-def _finished_event(r: JobResult) -> dict[str, Any]:
-    return {
-        "type": "generation.finished",
-        "campaign_id": r.campaign_id,
-        "id": r.job_id,
-        "status": r.status,
-        "ttft_ms": r.ttft_ms,
-        "latency_ms": r.latency_ms,
-        "tokens_in": r.tokens_in,
-        "tokens_out": r.tokens_out,
-        "cost_usd": str(r.cost_usd),
-        "cost_source": r.cost_source,
-        "attempts": r.attempts,
-        "error": r.error,
-        "text": r.text,
-        "model_id": r.model_id,
-        "checks_passed": r.checks_passed,
-        "check_failures": r.check_failures,
-    }
-
+def _utf8_bytes(parts: Iterable[str]) -> int:
+    return sum(len(p.encode("utf-8")) for p in parts)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from campaigns.engine.costs import cost_usd, worst_case_usd
+
 __all__ = ["AttemptRecord", "Job", "JobResult", "ModelSpec", "ProviderSpec"]
 
 
@@ -18,7 +20,8 @@ class ProviderSpec:
     api_key: str
     max_concurrency: int = 16
     timeout: float = 60.0
-    max_retries: int = 2
+    max_retries: int | None = None
+    """Retries of this provider's calls; None: the engine's :class:`~campaigns.engine.retry.RetryPolicy` decides."""
     rpm_limit: int | None = None
     tpm_limit: int | None = None
 
@@ -32,6 +35,37 @@ class ModelSpec:
     output_usd_per_mtok: Decimal
     fallback: ModelSpec | None = None
     """Used when retries are exhausted on a retryable error."""
+    cached_input_usd_per_mtok: Decimal | None = None
+    """None: cached tokens are billed at the input price."""
+    cache_write_usd_per_mtok: Decimal | None = None
+    """None: cache writes are billed at the input price."""
+    # Request options (what the model's server accepts)
+    token_limit_param: str = "max_tokens"
+    send_temperature: bool = True
+    include_usage: bool = True
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
+
+    def cost_usd(self, tokens_in: int, tokens_out: int, *, tokens_cached: int = 0, tokens_cache_write: int = 0) -> Decimal:
+        """The cost of a call at this model's (pinned) prices."""
+        return cost_usd(
+            tokens_in,
+            tokens_out,
+            tokens_cached=tokens_cached,
+            tokens_cache_write=tokens_cache_write,
+            input_usd_per_mtok=self.input_usd_per_mtok,
+            output_usd_per_mtok=self.output_usd_per_mtok,
+            cached_input_usd_per_mtok=self.cached_input_usd_per_mtok,
+            cache_write_usd_per_mtok=self.cache_write_usd_per_mtok,
+        )
+
+    def worst_case_usd(self, messages: Sequence[Mapping[str, str]], max_tokens: int) -> Decimal:
+        return worst_case_usd(
+            messages,
+            max_tokens,
+            input_usd_per_mtok=self.input_usd_per_mtok,
+            output_usd_per_mtok=self.output_usd_per_mtok,
+            cache_write_usd_per_mtok=self.cache_write_usd_per_mtok,
+        )
 
 
 @dataclass(frozen=True)
@@ -66,6 +100,9 @@ class AttemptRecord:
     ttft_ms: float | None = None
     tokens_in: int = 0
     tokens_out: int = 0
+    tokens_cached: int = 0
+    tokens_cache_write: int = 0
+    tokens_reasoning: int = 0
     cost_usd: Decimal = Decimal(0)
     cost_source: str = ""
     closed: bool = False
@@ -92,6 +129,9 @@ class JobResult:
     latency_ms: float | None = None
     tokens_in: int = 0
     tokens_out: int = 0
+    tokens_cached: int = 0
+    tokens_cache_write: int = 0
+    tokens_reasoning: int = 0
     cost_usd: Decimal = Decimal(0)
     cost_source: str = ""
     attempts: int = 0

@@ -13,7 +13,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -29,20 +29,30 @@ from campaigns.providers.errors import (
     StreamError,
     status_error,
 )
+from campaigns.providers.usage import Usage, parse_usage
 
 __all__ = [
     "API_KEY_CHARS",
+    "RESERVED_BODY_FIELDS",
+    "TOKEN_LIMIT_PARAMS",
     "ChatRequest",
     "Completion",
     "Usage",
     "auth_headers",
     "make_http_client",
+    "parameter_hint",
     "parse_retry_after",
+    "parse_usage",
+    "request_body",
     "stream_chat",
 ]
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 MAX_ERROR_BODY = 2000
+TOKEN_LIMIT_PARAMS = ("max_tokens", "max_completion_tokens")
+"""The request field that caps the answer: OpenAI's reasoning models refuse ``max_tokens``."""
+RESERVED_BODY_FIELDS = frozenset({"model", "messages", "stream"})
+"""Fields a model's ``extra_body`` may never set."""
 
 
 @dataclass(frozen=True)
@@ -59,12 +69,13 @@ class ChatRequest:
     read_timeout: float = 60.0
     deadline: float | None = None
     """Wall-clock seconds for the whole attempt; read timeouts alone don't stop a dripping stream."""
-
-
-@dataclass(frozen=True)
-class Usage:
-    prompt_tokens: int
-    completion_tokens: int
+    token_limit_param: str = "max_tokens"
+    """``max_tokens`` | ``max_completion_tokens``"""
+    send_temperature: bool = True
+    include_usage: bool = True
+    """Ask for ``stream_options.include_usage`` (some servers refuse the field)."""
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
+    """Extra fields merged into the request body; never ``model``, ``messages`` or ``stream``."""
 
 
 @dataclass
@@ -147,25 +158,54 @@ def _error_message(body: bytes) -> str:
     return text[:MAX_ERROR_BODY]
 
 
-def _payload(req: ChatRequest) -> dict[str, Any]:
-    return {
-        "model": req.model,
-        "messages": [dict(m) for m in req.messages],
-        "max_tokens": req.max_tokens,
-        "temperature": req.temperature,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
+def request_body(req: ChatRequest) -> dict[str, Any]:
+    """The JSON body of a streaming attempt: the model's extra fields first, then ours on top."""
+    body = {k: v for k, v in req.extra_body.items() if k not in RESERVED_BODY_FIELDS}
+    body["model"] = req.model
+    body["messages"] = [dict(m) for m in req.messages]
+    limit_param = req.token_limit_param if req.token_limit_param in TOKEN_LIMIT_PARAMS else "max_tokens"
+    for other in TOKEN_LIMIT_PARAMS:
+        body.pop(other, None)
+    body[limit_param] = req.max_tokens
+    if req.send_temperature:
+        body["temperature"] = req.temperature
+    else:
+        body.pop("temperature", None)
+    body["stream"] = True
+    if req.include_usage:
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+# What to change when a provider refuses a parameter: (parameter, hint).
+_PARAMETER_HINTS = (
+    ("max_completion_tokens", "set the model's token_limit_param to max_tokens"),
+    ("max_tokens", "set the model's token_limit_param to max_completion_tokens"),
+    ("temperature", "turn the model's send_temperature off"),
+    ("stream_options", "turn the model's include_usage off"),
+    ("include_usage", "turn the model's include_usage off"),
+)
+_UNSUPPORTED = re.compile(r"unsupported|not supported|unrecognized|unknown|not allowed|invalid|does not support|use ",
+                          re.IGNORECASE)
+
+
+def parameter_hint(message: str, req: ChatRequest) -> str:
+    """For a 400 that names a parameter the model refuses: which model setting to change ("" if none)."""
+    if not _UNSUPPORTED.search(message):
+        return ""
+    sent = request_body(req)
+    for name in sorted(req.extra_body, key=len, reverse=True):
+        if name not in RESERVED_BODY_FIELDS and re.search(rf"\b{re.escape(name)}\b", message):
+            return f"remove {name!r} from the model's extra_body"
+    for name, hint in _PARAMETER_HINTS:
+        # "use max_completion_tokens instead" names both: blame the one we sent.
+        if re.search(rf"\b{name}\b", message) and (name in sent or name == "include_usage" and req.include_usage):
+            return hint
+    return ""
 
 
 def _parse_usage(data: Mapping[str, Any]) -> Usage | None:
-    usage = data.get("usage")
-    if not isinstance(usage, dict):
-        return None
-    try:
-        return Usage(int(usage["prompt_tokens"]), int(usage["completion_tokens"]))
-    except (KeyError, TypeError, ValueError):
-        return None
+    return parse_usage(data.get("usage"))
 
 
 class _StreamState:
@@ -224,12 +264,14 @@ async def stream_chat(
     timeout = httpx.Timeout(connect=DEFAULT_CONNECT_TIMEOUT, read=req.read_timeout, write=30.0, pool=30.0)
     try:
         async with asyncio.timeout(req.deadline):
-            async with client.stream("POST", url, json=_payload(req), headers=headers, timeout=timeout) as resp:
+            async with client.stream("POST", url, json=request_body(req), headers=headers, timeout=timeout) as resp:
                 if resp.status_code >= 400:
                     body = await resp.aread()
+                    message = _error_message(body)
+                    hint = parameter_hint(message, req) if resp.status_code == 400 else ""
                     raise status_error(
                         resp.status_code,
-                        _error_message(body),
+                        f"{message} (hint: {hint})" if hint else message,
                         provider=req.provider,
                         retry_after=parse_retry_after(resp.headers),
                     )

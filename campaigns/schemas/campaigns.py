@@ -117,6 +117,10 @@ CAMPAIGN_OUT_EXAMPLE = {
     "budget_usd": "1.25",
     "tokens_in": 1520,
     "tokens_out": 2210,
+    "tokens_cached": 1024,
+    "tokens_reasoning": 0,
+    "cache_hit_ratio": 0.6737,
+    "cache_savings_usd": "0.0000768",
     "ttft_ms_p50": 182.4,
     "ttft_ms_p95": 391.0,
     "latency_ms_p50": 1740.2,
@@ -138,7 +142,32 @@ CAMPAIGN_OUT_EXAMPLE = {
     "created_at": "2026-03-01T09:30:00Z",
     "launched_at": "2026-03-01T09:31:12Z",
     "finished_at": None,
+    "pinned_prices": [
+        {
+            "model_id": 1,
+            "model": "GPT-4o mini",
+            "input_usd_per_mtok": "0.15",
+            "cached_input_usd_per_mtok": "0.075",
+            "cache_write_usd_per_mtok": None,
+            "output_usd_per_mtok": "0.6",
+            "price_source": "catalog 0.2.3",
+            "pinned_at": "2026-03-01T09:31:12Z",
+        }
+    ],
 }
+
+
+class PinnedPriceOut(Schema):
+    """A model's prices as the campaign pinned them at launch (USD per million tokens)."""
+
+    model_id: int
+    model: str = Field(description="the model's label, or its name")
+    input_usd_per_mtok: Money
+    cached_input_usd_per_mtok: Money | None = Field(description="null: cached tokens billed at the input price")
+    cache_write_usd_per_mtok: Money | None = Field(description="null: cache writes billed at the input price")
+    output_usd_per_mtok: Money
+    price_source: str = Field(description="'catalog <version>' or 'manual'")
+    pinned_at: datetime
 
 
 class CampaignOut(Schema):
@@ -162,6 +191,10 @@ class CampaignOut(Schema):
     budget_usd: Money
     tokens_in: int
     tokens_out: int
+    tokens_cached: int = Field(description="prompt tokens the providers served from their cache")
+    tokens_reasoning: int = Field(description="completion tokens spent reasoning (part of tokens_out)")
+    cache_hit_ratio: float | None = Field(description="tokens_cached / tokens_in; null before any usage")
+    cache_savings_usd: Money = Field(description="what caching saved against the full input price")
     ttft_ms_p50: float | None
     ttft_ms_p95: float | None
     latency_ms_p50: float | None
@@ -183,6 +216,9 @@ class CampaignOut(Schema):
     created_at: datetime
     launched_at: datetime | None
     finished_at: datetime | None
+    pinned_prices: list[PinnedPriceOut] = Field(
+        description="each model's prices pinned at launch: the campaign's attempts are costed with these"
+    )
 
 
 class CampaignFilters(PageParams):
@@ -203,6 +239,9 @@ class EstimateIn(In):
     languages: Languages = Field(default_factory=list)
     max_tokens: MaxTokens = 256
     temperature: Temperature = Field(0.7, description="accepted for symmetry; it does not change the estimate")
+    compare_models: bool = Field(
+        False, description="also price the same campaign on every active model alone, cheapest first (comparison)"
+    )
 
 
 class ModelEstimateOut(Schema):
@@ -217,6 +256,7 @@ class ModelEstimateOut(Schema):
     output_tokens_expected: int
     worst_case_usd: Money
     expected_usd: Money
+    price_source: str = Field("", description="where the model's prices came from: 'catalog <version>' or 'manual'")
 
 
 class EstimateOut(Schema):
@@ -261,3 +301,7 @@ class EstimateOut(Schema):
     budget_usd: Money | None = Field(None, description="the campaign's budget (campaign estimates only)")
     budget_covers_worst_case: bool | None = None
     models: list[ModelEstimateOut]
+    comparison: list[ModelEstimateOut] | None = Field(
+        None,
+        description="with compare_models: the same campaign on each active model alone, cheapest expected cost first",
+    )

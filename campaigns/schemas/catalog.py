@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field
 
 from campaigns.engine.checks import MAX_CHECKS, Check, Preset
 from campaigns.schemas.common import In, Language, Name, PageParams, PatchSchema, RowErrorOut, Search
+from campaigns.services.products import MAX_ATTRIBUTES_BYTES, MAX_ATTRIBUTES_DEPTH, MAX_DESCRIPTION_CHARS
 from campaigns.templating import max_template_chars
 
 TEMPLATE_CHARS = max_template_chars()  # COPYGEN_MAX_TEMPLATE_CHARS
@@ -60,6 +61,10 @@ PRESET_HELP = (
     "sms (160 GSM-7 or 70 UCS-2), push_notification (110, 2 lines), instagram_caption (2,200, 30 hashtags)"
 )
 Checks = Annotated[list[Check], Field(max_length=MAX_CHECKS, description=CHECKS_HELP)]
+ATTRIBUTES_HELP = (
+    f"a JSON object (templates read it): at most {MAX_ATTRIBUTES_BYTES} bytes as compact JSON, "
+    f"nested at most {MAX_ATTRIBUTES_DEPTH} levels deep, numbers finite"
+)
 STAMPS = {"created_at": "2026-03-01T09:30:00Z", "updated_at": "2026-03-02T11:00:00Z"}
 
 
@@ -67,8 +72,8 @@ class ProductIn(In):
     model_config = ConfigDict(json_schema_extra={"examples": [PRODUCT_EXAMPLE]})
 
     name: Name
-    description: str = Field("", max_length=100_000)
-    attributes: dict[str, Any] = Field(default_factory=dict, description="a JSON object; templates read it")
+    description: str = Field("", max_length=MAX_DESCRIPTION_CHARS)
+    attributes: dict[str, Any] = Field(default_factory=dict, description=ATTRIBUTES_HELP)
     language: Language = "en"
 
 
@@ -76,8 +81,8 @@ class ProductPatch(PatchSchema):
     model_config = ConfigDict(json_schema_extra={"examples": [{"attributes": {"color": "navy"}}]})
 
     name: Name | None = None
-    description: str | None = Field(None, max_length=100_000)
-    attributes: dict[str, Any] | None = None
+    description: str | None = Field(None, max_length=MAX_DESCRIPTION_CHARS)
+    attributes: dict[str, Any] | None = Field(None, description=ATTRIBUTES_HELP)
     language: Language | None = None
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+import types
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar, Union, get_args, get_origin
 
 from ninja import Schema
 from pydantic import Field, GetJsonSchemaHandler, PlainSerializer, ValidationInfo, WithJsonSchema, field_validator
@@ -68,33 +69,71 @@ ObjectId = Annotated[int, Field(ge=1, le=MAX_ID, examples=[1])]
 IdList = Annotated[list[ObjectId], Field(max_length=1000)]
 
 
+MAX_INPUT_DEPTH = 32  # JSON input nests at most this deep anywhere (product attributes: 10, checked by the service)
+
+
 def _check_value(value: Any, path: str) -> None:
-    """Reject what no database column stores: NUL characters, lone surrogates, NaN and infinities."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError(f"{path}: text must not contain NUL characters")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError(f"{path}: text must be valid Unicode (no lone surrogates)") from None
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{path}: numbers must be finite")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_value(key, path)
-            _check_value(item, f"{path}.{key}")
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _check_value(item, path)
+    """Reject what no database column stores: NUL characters, lone surrogates, NaN and infinities;
+    and input nested deeper than :data:`MAX_INPUT_DEPTH`. Iterative: no input exhausts the stack."""
+    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError(f"{where}: text must not contain NUL characters")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(f"{where}: text must be valid Unicode (no lone surrogates)") from None
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"{where}: numbers must be finite")
+        elif isinstance(item, dict | list | tuple):
+            if depth >= MAX_INPUT_DEPTH:
+                raise ValueError(f"{path}: nested more than {MAX_INPUT_DEPTH} levels deep")
+            if isinstance(item, dict):  # pushed backwards: checked in document order
+                for key, child in reversed(item.items()):
+                    stack.append((child, f"{where}.{key}", depth + 1))
+                    stack.append((key, where, depth + 1))
+            else:
+                stack.extend((child, where, depth + 1) for child in reversed(item))
+
+
+def _strip(annotation: Any) -> list[Any]:
+    """The types a field annotation admits, ``Annotated`` and unions unwrapped."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _strip(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return [t for arg in get_args(annotation) for t in _strip(arg)]
+    return [annotation]
+
+
+def _bool_where_a_number_goes(value: Any, annotation: Any) -> bool:
+    """Whether ``value`` is (or a list of it holds) ``true``/``false`` where ``annotation`` takes no boolean.
+
+    Pydantic reads ``true`` as 1 for an int or a float; JSON Schema's "integer" and "number"
+    exclude booleans, so the API refuses them to match its schema.
+    """
+    admitted = _strip(annotation)
+    if isinstance(value, bool):
+        return not any(t is bool or t is Any for t in admitted)
+    if isinstance(value, list):
+        items = [get_args(t)[0] for t in admitted if get_origin(t) in (list, tuple, set) and get_args(t)]
+        return any(_bool_where_a_number_goes(v, item) for item in items[:1] for v in value)
+    return False
 
 
 class In(Schema):
-    """Input: every string, key and number anywhere in it must be storable as sent."""
+    """Input: every string, key and number anywhere in it must be storable as sent, and a
+    boolean is never taken for a number."""
 
     @field_validator("*", mode="before")
     @classmethod
     def _storable(cls, value: Any, info: ValidationInfo) -> Any:
         _check_value(value, str(info.field_name))
+        field = cls.model_fields.get(str(info.field_name))
+        if field is not None and _bool_where_a_number_goes(value, field.annotation):
+            raise ValueError("must be a number, not true or false")
         return value
 
 

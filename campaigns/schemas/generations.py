@@ -78,6 +78,8 @@ GENERATION_EXAMPLE = {
     "latency_ms": 1603.5,
     "tokens_in": 64,
     "tokens_out": 21,
+    "tokens_cached": 0,
+    "tokens_reasoning": 0,
     "cost_usd": "0.0000222",
     "cost_source": "reported",
     "attempts": 1,
@@ -98,6 +100,8 @@ ATTEMPT_EXAMPLE = {
     "ttft_ms": 181.2,
     "tokens_in": 64,
     "tokens_out": 21,
+    "tokens_cached": 0,
+    "tokens_reasoning": 0,
     "cost_usd": "0.0000222",
     "cost_source": "reported",
     "rewrite": 0,
@@ -133,6 +137,8 @@ class GenerationOut(Schema):
     latency_ms: float | None
     tokens_in: int
     tokens_out: int
+    tokens_cached: int = Field(description="prompt tokens served from the provider's cache (part of tokens_in)")
+    tokens_reasoning: int = Field(description="completion tokens spent reasoning (part of tokens_out)")
     cost_usd: Money
     cost_source: str = Field(description="'reported' by the provider, 'estimated' when it reported no usage")
     attempts: int
@@ -170,6 +176,8 @@ class AttemptOut(Schema):
     ttft_ms: float | None
     tokens_in: int
     tokens_out: int
+    tokens_cached: int = Field(description="prompt tokens served from the provider's cache (part of tokens_in)")
+    tokens_reasoning: int = Field(description="completion tokens spent reasoning (part of tokens_out)")
     cost_usd: Money
     cost_source: str
     rewrite: int = Field(description="0: the first writing; n: the n-th rewrite after failed checks")
@@ -237,6 +245,8 @@ class ExportRowOut(Schema):
     check_failures: str = Field(description="the reasons the copy failed its checks, separated by ' | '")
     tokens_in: int
     tokens_out: int
+    tokens_cached: int = Field(description="prompt tokens served from the provider's cache (part of tokens_in)")
+    tokens_reasoning: int = Field(description="completion tokens spent reasoning (part of tokens_out)")
     cost_usd: Money
     latency_ms: float | None
     ttft_ms: float | None
@@ -269,6 +279,8 @@ class ExportOut(Schema):
                             "check_failures": "",
                             "tokens_in": 64,
                             "tokens_out": 21,
+                            "tokens_cached": 0,
+                            "tokens_reasoning": 0,
                             "cost_usd": "0.0000222",
                             "latency_ms": 1603.5,
                             "ttft_ms": 181.2,

@@ -136,6 +136,8 @@ class UsageRowOut(Schema):
     attempts: int
     tokens_in: int
     tokens_out: int
+    tokens_cached: int = Field(description="prompt tokens served from the providers' caches")
+    tokens_reasoning: int = Field(description="completion tokens spent reasoning")
 
 
 class UsageOut(Schema):

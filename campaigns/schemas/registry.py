@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from django.core.exceptions import ValidationError
 from ninja import Schema
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
+from campaigns.models import (
+    EXTRA_BODY_MAX_BYTES,
+    EXTRA_BODY_MAX_KEYS,
+    EXTRA_BODY_RESERVED,
+    LLMModel,
+    Provider,
+    validate_extra_body,
+)
 from campaigns.providers.openai_compatible import API_KEY_CHARS
 from campaigns.schemas.common import In, Money, Name, ObjectId, PageParams, PatchSchema, Price, Search
 
@@ -41,6 +50,7 @@ PROVIDER_EXAMPLE = {
     "rpm_limit": 500,
     "tpm_limit": 200000,
     "timeout": 60.0,
+    "kind": "openai",
 }
 MODEL_EXAMPLE = {
     "provider_id": 1,
@@ -49,6 +59,41 @@ MODEL_EXAMPLE = {
     "input_usd_per_mtok": "0.15",
     "output_usd_per_mtok": "0.6",
 }
+
+
+# --- Billing: provider kind, cache prices, request options ---
+ProviderKind = Literal["openai", "deepseek", "openrouter", "vllm", "ollama", "llamacpp", "other"]
+assert set(ProviderKind.__args__) == set(Provider.Kind.values)  # type: ignore[attr-defined]
+KIND_HELP = "the service behind the endpoint: how its usage is read and where its prices are looked up"
+TokenLimitParam = Literal["max_tokens", "max_completion_tokens"]
+assert set(TokenLimitParam.__args__) == set(LLMModel.TokenLimitParam.values)  # type: ignore[attr-defined]
+EXTRA_BODY_SCHEMA = {"propertyNames": {"not": {"enum": list(EXTRA_BODY_RESERVED)}}}
+EXTRA_BODY_HELP = (
+    'JSON fields merged into every request body, e.g. {"reasoning_effort": "low"}; never model, messages or '
+    f"stream; at most {EXTRA_BODY_MAX_KEYS} keys, 5 levels and {EXTRA_BODY_MAX_BYTES} bytes"
+)
+CACHED_HELP = "USD per million prompt tokens served from the provider's cache; null: the input price"
+WRITE_HELP = "USD per million prompt tokens written to the provider's cache; null: the input price"
+
+
+def _extra_body(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return value
+    try:
+        validate_extra_body(value)
+    except ValidationError as exc:
+        raise ValueError(exc.messages[0]) from exc
+    return value
+
+
+class _ModelOptions(Schema):
+    """Request options of a model, checked the same way on create and change."""
+
+    @field_validator("extra_body", check_fields=False)
+    @classmethod
+    def _check_extra_body(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _extra_body(value)
+# --- end billing ---
 
 
 class ProviderIn(In):
@@ -66,6 +111,7 @@ class ProviderIn(In):
     rpm_limit: int | None = Field(None, ge=1, le=10**9, description="requests per minute")
     tpm_limit: int | None = Field(None, ge=1, le=10**9, description="tokens per minute")
     timeout: float = Field(60.0, ge=0.1, le=3600, allow_inf_nan=False, description="seconds per attempt")
+    kind: ProviderKind = Field("other", description=KIND_HELP)
 
 
 class ProviderPatch(PatchSchema):
@@ -88,6 +134,7 @@ class ProviderPatch(PatchSchema):
     rpm_limit: int | None = Field(None, ge=1, le=10**9)
     tpm_limit: int | None = Field(None, ge=1, le=10**9)
     timeout: float | None = Field(None, ge=0.1, le=3600, allow_inf_nan=False)
+    kind: ProviderKind | None = Field(None, description=KIND_HELP)
 
 
 class ProviderOut(Schema):
@@ -99,6 +146,7 @@ class ProviderOut(Schema):
                     **PROVIDER_EXAMPLE,
                     "api_key_hint": "1234",
                     "breaker_state": "closed",
+                    "kind": "openai",
                     "created_at": "2026-03-01T09:30:00Z",
                 }
             ]
@@ -114,6 +162,7 @@ class ProviderOut(Schema):
     tpm_limit: int | None
     timeout: float
     breaker_state: str = Field(description="the circuit breaker as last reported by an engine")
+    kind: ProviderKind = Field(description=KIND_HELP)
     created_at: datetime
 
     @staticmethod
@@ -132,20 +181,40 @@ class ProviderFilters(PageParams):
     ordering: Literal["name", "-name", "id", "-id", "created_at", "-created_at"] = "name"
 
 
-class LLMModelIn(In):
+class LLMModelIn(In, _ModelOptions):
+    """Prices left out are filled from the price catalog when it knows the model for the provider's
+    kind; a model it does not know needs its input and output prices."""
+
     model_config = ConfigDict(json_schema_extra={"examples": [MODEL_EXAMPLE]})
 
     provider_id: ObjectId
     name: Name = Field(description="the model name sent to the provider")
-    input_usd_per_mtok: Price = Field(description="USD per million input tokens, a decimal string")
-    output_usd_per_mtok: Price = Field(description="USD per million output tokens, a decimal string")
+    input_usd_per_mtok: Price | None = Field(
+        None, description="USD per million input tokens, a decimal string; omitted: from the catalog"
+    )
+    output_usd_per_mtok: Price | None = Field(
+        None, description="USD per million output tokens, a decimal string; omitted: from the catalog"
+    )
     label: str = Field("", max_length=200, description="display name; defaults to the name")
     is_active: bool = Field(True, description="inactive models cannot be put in new campaigns")
     fallback_id: ObjectId | None = Field(None, description="a model used when retries are exhausted")
+    # --- Billing and request options ---
+    cached_input_usd_per_mtok: Price | None = Field(None, description=CACHED_HELP)
+    cache_write_usd_per_mtok: Price | None = Field(None, description=WRITE_HELP)
+    token_limit_param: TokenLimitParam | None = Field(
+        None, description="the request field capping the answer; omitted: the catalog's default, else max_tokens"
+    )
+    send_temperature: bool | None = Field(
+        None, description="send the campaign's temperature; omitted: the catalog's default, else true"
+    )
+    include_usage: bool | None = Field(None, description="ask for stream_options.include_usage; omitted: true")
+    extra_body: dict[str, Any] | None = Field(
+        None, max_length=EXTRA_BODY_MAX_KEYS, description=EXTRA_BODY_HELP, json_schema_extra=EXTRA_BODY_SCHEMA
+    )
 
 
-class LLMModelPatch(PatchSchema):
-    NULLABLE = frozenset({"fallback_id"})
+class LLMModelPatch(PatchSchema, _ModelOptions):
+    NULLABLE = frozenset({"fallback_id", "cached_input_usd_per_mtok", "cache_write_usd_per_mtok"})
     model_config = ConfigDict(json_schema_extra={"examples": [{"output_usd_per_mtok": "0.5", "is_active": False}]})
 
     name: Name | None = None
@@ -154,11 +223,37 @@ class LLMModelPatch(PatchSchema):
     label: str | None = Field(None, max_length=200)
     is_active: bool | None = None
     fallback_id: ObjectId | None = None
+    # --- Billing and request options ---
+    cached_input_usd_per_mtok: Price | None = Field(None, description=CACHED_HELP)
+    cache_write_usd_per_mtok: Price | None = Field(None, description=WRITE_HELP)
+    token_limit_param: TokenLimitParam | None = None
+    send_temperature: bool | None = None
+    include_usage: bool | None = None
+    extra_body: dict[str, Any] | None = Field(
+        None, max_length=EXTRA_BODY_MAX_KEYS, description=EXTRA_BODY_HELP, json_schema_extra=EXTRA_BODY_SCHEMA
+    )
 
 
 class LLMModelOut(Schema):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"id": 4, **MODEL_EXAMPLE, "is_active": True, "fallback_id": None}]}
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 4,
+                    **MODEL_EXAMPLE,
+                    "is_active": True,
+                    "fallback_id": None,
+                    "cached_input_usd_per_mtok": "0.075",
+                    "cache_write_usd_per_mtok": None,
+                    "price_source": "catalog 0.2.3",
+                    "price_updated_at": "2026-03-01T09:30:00Z",
+                    "token_limit_param": "max_tokens",
+                    "send_temperature": True,
+                    "include_usage": True,
+                    "extra_body": {},
+                }
+            ]
+        }
     )
 
     id: int
@@ -169,6 +264,15 @@ class LLMModelOut(Schema):
     output_usd_per_mtok: Money
     is_active: bool
     fallback_id: int | None
+    # --- Billing and request options ---
+    cached_input_usd_per_mtok: Money | None
+    cache_write_usd_per_mtok: Money | None
+    price_source: str = Field(description="'catalog <package version>' or 'manual'")
+    price_updated_at: datetime | None = Field(description="when the prices were last set")
+    token_limit_param: TokenLimitParam
+    send_temperature: bool
+    include_usage: bool
+    extra_body: dict[str, Any]
 
 
 class LLMModelFilters(PageParams):

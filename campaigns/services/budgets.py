@@ -20,8 +20,10 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db.models import Q
 
+from campaigns.engine import events as ev
 from campaigns.models import Campaign, Generation, Quota, QuotaUsage
 from campaigns.services.locking import locked
+from campaigns.services.webhooks import webhooks_enqueue
 
 __all__ = [
     "WARNING_LEVELS",
@@ -191,22 +193,28 @@ class Ledger:
 
     # --- persistence ---------------------------------------------------------------------
     def save(self) -> list[dict[str, Any]]:
-        """Write the changed rows; return quota warning events (80%, 95%, 100%)."""
+        """Write the changed rows and queue the quota webhook's deliveries; return the quota
+        warning events (80%, 95%, 100%) for the caller to publish."""
         for c in self.campaigns.values():
             Campaign.objects.filter(id=c.id).update(spent_usd=c.spent_usd, reserved_usd=c.reserved_usd)
-        events = []
+        events: list[dict[str, Any]] = []
+        hooks: list[dict[str, Any]] = []
         for usage_id in sorted(self._touched):
             usage = self.usages[usage_id]
             level = _crossed(usage)
             if level:
                 usage.warned_pct = level
-                event = _warning_event(usage, level, self.now)
                 # Shown live on every campaign it concerns; POSTed to the webhook once.
-                for i, campaign_id in enumerate(sorted(self._usage_campaigns.get(usage_id, set()))):
-                    events.append({**event, "campaign_id": campaign_id, "webhook": i == 0})
+                warnings = [
+                    dict(_warning_event(campaign_id, usage, level, self.now))
+                    for campaign_id in sorted(self._usage_campaigns.get(usage_id, set()))
+                ]
+                events += warnings
+                hooks += warnings[:1]
             QuotaUsage.objects.filter(id=usage.id).update(
                 spent_usd=usage.spent_usd, reserved_usd=usage.reserved_usd, warned_pct=usage.warned_pct
             )
+        webhooks_enqueue(hooks)
         return events
 
 
@@ -219,7 +227,7 @@ def _crossed(usage: QuotaUsage) -> int:
     return max(levels) if levels else 0
 
 
-def _warning_event(usage: QuotaUsage, level: int, now: datetime) -> dict[str, Any]:
+def _warning_event(campaign_id: int, usage: QuotaUsage, level: int, now: datetime) -> ev.QuotaWarning:
     quota = usage.quota
     _, resets = quota_period(quota.period, now)
     message = (
@@ -227,17 +235,11 @@ def _warning_event(usage: QuotaUsage, level: int, now: datetime) -> dict[str, An
         + (" — new generations under it stop" if level >= 100 else "")
     )
     log.warning(message)
-    return {
-        "type": "quota.warning",
-        "quota_id": quota.id,
-        "scope": quota.scope,
-        "period": quota.period,
-        "level": level,
-        "limit_usd": str(quota.limit_usd),
-        "spent_usd": str(usage.spent_usd),
-        "resets_at": resets.isoformat() if resets else None,
-        "detail": message,
-    }
+    return ev.quota_warning(
+        campaign_id, quota_id=quota.id, scope=quota.scope, period=quota.period, level=level,
+        limit_usd=str(quota.limit_usd), spent_usd=str(usage.spent_usd),
+        resets_at=resets.isoformat() if resets else None, detail=message,
+    )
 
 
 def quota_check_launch(campaign: Campaign, now: datetime) -> None:

@@ -17,12 +17,13 @@ from django.db import transaction
 from campaigns.models import Campaign, LLMModel, Product, PromptTemplate
 from campaigns.services.errors import CampaignStateError, NotFound, full_clean_or_invalid
 from campaigns.services.launch import (
-    cells_check,
     languages_clean,
+    matrix_check,
     models_active,
     objects_by_ids,
     template_version_current,
 )
+from campaigns.services.matrix import Matrix
 from campaigns.services.selectors import campaigns_visible_to
 
 __all__ = ["ALWAYS_EDITABLE", "campaign_delete", "campaign_update"]
@@ -51,11 +52,16 @@ def _related(field: str, model: type[Any], ids: Sequence[int]) -> list[Any]:
     return objects
 
 
-def _check_cells(campaign: Campaign, related: dict[str, list[Any]]) -> None:
-    counts = [
-        len(related[f]) if f in related else getattr(campaign, name).count() for f, (name, _) in RELATIONS.items()
-    ]
-    cells_check(counts[0] * counts[1] * counts[2] * campaign.variants * max(1, len(campaign.languages or [])))
+def _check_cells(campaign: Campaign, related: dict[str, list[Any]], changed: set[str]) -> None:
+    """The matrix as edited must fit; over the limit, the error names the changed field that grew it."""
+    counts = {
+        f: len(related[f]) if f in related else getattr(campaign, name).count() for f, (name, _) in RELATIONS.items()
+    }
+    matrix = Matrix.counted(
+        products=counts["product_ids"], templates=counts["template_ids"], models=counts["model_ids"],
+        variants=campaign.variants, languages=len(campaign.languages or []),
+    )
+    matrix_check(matrix, changed=changed)
 
 
 @transaction.atomic
@@ -75,7 +81,7 @@ def campaign_update(*, user: Any, campaign_id: int, **changes: Any) -> Campaign:
         if name in changes:
             setattr(campaign, name, changes[name])
     related = {f: _related(f, model, changes[f]) for f, (_, model) in RELATIONS.items() if f in changes}
-    _check_cells(campaign, related)
+    _check_cells(campaign, related, set(changes))
     full_clean_or_invalid(campaign, exclude=["owner"])
     campaign.save()
     for f, objects in related.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import OperationalError
 from django.db.models import Model
 
 __all__ = [
@@ -10,9 +11,11 @@ __all__ = [
     "DomainError",
     "InvalidInput",
     "NotFound",
+    "BUSY_RETRY_AFTER",
     "PermissionDenied",
     "QuotaExceeded",
     "RateLimited",
+    "database_busy",
     "first_error",
     "full_clean_or_invalid",
 ]
@@ -90,3 +93,24 @@ class RateLimited(DomainError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+# Seconds a client is asked to wait when the database was too busy to answer (503).
+BUSY_RETRY_AFTER = 2
+# PostgreSQL: lock not available, deadlock detected, serialization failure, statement or lock timeout.
+BUSY_SQLSTATES = frozenset({"55P03", "40P01", "40001", "57014"})
+
+
+def database_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database was busy (a lock held too long), not that the request was wrong.
+
+    SQLite says "database is locked" once its busy timeout passes while another connection
+    writes; PostgreSQL reports lock and deadlock failures by SQLSTATE.
+    """
+    if not isinstance(exc, OperationalError):
+        return False
+    text = str(exc).lower()
+    if "database is locked" in text or "database table is locked" in text:
+        return True
+    cause = exc.__cause__
+    return getattr(cause, "sqlstate", None) in BUSY_SQLSTATES or getattr(cause, "pgcode", None) in BUSY_SQLSTATES

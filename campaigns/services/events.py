@@ -44,6 +44,7 @@ from channels.layers import get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q
 
+from campaigns.engine import events as ev
 from campaigns.models import Campaign, Generation
 from campaigns.services.publish import campaign_group, flatten
 from campaigns.services.selectors import campaign_progress, generation_dict
@@ -55,12 +56,7 @@ RETRY_MS = 3000
 REPLAY_BATCH = 500
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_CURSOR = 2**63 - 1
-FINISHED = (
-    Generation.Status.SUCCEEDED,
-    Generation.Status.FAILED,
-    Generation.Status.CANCELLED,
-    Generation.Status.SKIPPED,
-)
+FINISHED = Generation.TERMINAL
 OVER = {Campaign.Status.COMPLETED, Campaign.Status.CANCELLED, Campaign.Status.FAILED, Campaign.Status.BUDGET_EXHAUSTED}
 
 
@@ -107,8 +103,8 @@ def _public(event: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in event.items() if not k.startswith("__")}
 
 
-def _finished_event(g: Generation) -> dict[str, Any]:
-    return {"type": "generation.finished", "campaign_id": g.campaign_id, **generation_dict(g)}
+def _finished_event(g: Generation) -> ev.GenerationFinished:
+    return ev.generation_finished(g.campaign_id, generation_dict(g))
 
 
 def _state(campaign_id: int) -> tuple[dict[str, Any], bool] | None:
@@ -118,11 +114,11 @@ def _state(campaign_id: int) -> tuple[dict[str, Any], bool] | None:
         return None
     progress = campaign_progress(campaign)
     over = campaign.status in OVER and progress["running"] == 0
-    return {"type": "campaign.progress", "campaign_id": campaign_id, **progress}, over
+    return dict(ev.campaign_progress(campaign_id, progress)), over
 
 
 def _closing(progress: dict[str, Any]) -> list[bytes]:
-    return [sse_message(progress), sse_message({**progress, "type": "campaign.finished"})]
+    return [sse_message(progress), sse_message(ev.campaign_finished(progress["campaign_id"], progress))]
 
 
 @dataclass
@@ -161,7 +157,7 @@ async def _replay(campaign_id: int, seen: _Progress) -> AsyncIterator[bytes]:
         yield message
     running = Generation.objects.filter(campaign_id=campaign_id, status=Generation.Status.RUNNING).order_by("id")
     async for gid in running.values_list("id", flat=True):
-        yield sse_message({"type": "generation.started", "campaign_id": campaign_id, "id": gid})
+        yield sse_message(ev.generation_started(campaign_id, gid))
 
 
 async def _closing_now(campaign_id: int) -> list[bytes] | None:
@@ -187,10 +183,9 @@ async def _live_messages(campaign_id: int, event: dict[str, Any], seen: _Progres
     if gid in seen.sent:
         return []
     messages = [m async for m in _finished_since(campaign_id, seen)]
-    if gid not in seen.sent:
-        if event.get("status") in FINISHED:
-            seen.sent.add(gid)
-        messages.append(sse_message(event))  # behind the cursor, or handed back to the queue
+    if gid not in seen.sent:  # committed behind the cursor (another engine's late commit)
+        seen.sent.add(gid)
+        messages.append(sse_message(event))
     return messages
 
 

@@ -22,12 +22,13 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from campaigns.engine.costs import cost_usd, estimate_input_tokens, worst_case_usd
+from campaigns.engine.costs import estimate_input_tokens, estimate_tokens
 from campaigns.engine.types import Job, JobResult, ModelSpec, ProviderSpec
 from campaigns.models import Attempt, Campaign, Generation, LLMModel, Provider
 from campaigns.services.budgets import Ledger
 from campaigns.services.bulk import update_many
 from campaigns.services.locking import locked
+from campaigns.services.prices import PriceSet, prices_for, prices_pinned
 from campaigns.services.publish import publish_sync
 from campaigns.services.results import finish_campaigns, jobs_finish
 
@@ -43,7 +44,13 @@ def _lease_expiry() -> Any:
     return timezone.now() + timedelta(seconds=settings.COPYGEN_LEASE_SECONDS)
 
 
-def _model_spec(model: LLMModel, providers: dict[int, ProviderSpec], *, with_fallback: bool = True) -> ModelSpec:
+Pinned = dict[tuple[int, int], PriceSet]
+
+
+def _model_spec(
+    model: LLMModel, providers: dict[int, ProviderSpec], *, campaign_id: int, pinned: Pinned, with_fallback: bool = True
+) -> ModelSpec:
+    """The engine's view of ``model`` in campaign ``campaign_id``: its prices are the pinned ones."""
     provider = model.provider
     if provider.id not in providers:
         providers[provider.id] = ProviderSpec(
@@ -58,13 +65,24 @@ def _model_spec(model: LLMModel, providers: dict[int, ProviderSpec], *, with_fal
             tpm_limit=provider.tpm_limit,
         )
     fallback = model.fallback if with_fallback and model.fallback_id and model.fallback_id != model.id else None
+    prices = prices_for(pinned, campaign_id, model)
     return ModelSpec(
         id=model.id,
         name=model.name,
         provider=providers[provider.id],
-        input_usd_per_mtok=model.input_usd_per_mtok,
-        output_usd_per_mtok=model.output_usd_per_mtok,
-        fallback=_model_spec(fallback, providers, with_fallback=False) if fallback is not None else None,
+        input_usd_per_mtok=prices.input_usd_per_mtok,
+        output_usd_per_mtok=prices.output_usd_per_mtok,
+        cached_input_usd_per_mtok=prices.cached_input_usd_per_mtok,
+        cache_write_usd_per_mtok=prices.cache_write_usd_per_mtok,
+        fallback=(
+            _model_spec(fallback, providers, campaign_id=campaign_id, pinned=pinned, with_fallback=False)
+            if fallback is not None
+            else None
+        ),
+        token_limit_param=model.token_limit_param,
+        send_temperature=model.send_temperature,
+        include_usage=model.include_usage,
+        extra_body=dict(model.extra_body or {}),
     )
 
 
@@ -93,7 +111,7 @@ def _candidates(now: Any, limit: int, owner: str) -> list[Generation]:
     per_campaign: list[list[Generation]] = []
     for campaign_id in campaign_ids:
         qs = Generation.objects.filter(_runnable(now, owner), campaign_id=campaign_id).order_by("id")
-        rows = list(locked(qs, skip_locked=True).select_related("model__provider", "model__fallback__provider")[:limit])
+        rows = list(locked(qs, skip_locked=True).select_related("prompt", "model__provider", "model__fallback__provider")[:limit])
         if rows:
             per_campaign.append(rows)
     ordered: list[Generation] = []
@@ -116,6 +134,7 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
             _publish_later(ledger.save())
             return []
         ledger.lock_campaigns({g.campaign_id for g in candidates})
+        pinned = prices_pinned({g.campaign_id for g in candidates})
         providers: dict[int, ProviderSpec] = {}
         expiry = _lease_expiry()
         blocked: set[int] = set()
@@ -126,9 +145,10 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
             pid = gen.model.provider_id
             if gen.campaign_id in blocked or free.get(pid, 0) <= 0 or len(claimed) >= limit:
                 continue
+            spec = _model_spec(gen.model, providers, campaign_id=gen.campaign_id, pinned=pinned)
             if gen.status == RUNNING:
-                _account_interrupted_attempt(gen, campaign, ledger)
-            outcome = ledger.reserve(gen, _worst_case(gen, campaign))
+                _account_interrupted_attempt(gen, campaign, ledger, spec)
+            outcome = ledger.reserve(gen, spec.worst_case_usd(gen.prompt.messages, campaign.max_tokens))
             if not outcome.ok:
                 if outcome.wait:
                     blocked.add(campaign.id)  # settling cells in flight may free money: wait
@@ -148,8 +168,8 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
             Job(
                 id=gen.id,
                 campaign_id=gen.campaign_id,
-                model=_model_spec(gen.model, providers),
-                messages=gen.messages,
+                model=_model_spec(gen.model, providers, campaign_id=gen.campaign_id, pinned=pinned),
+                messages=gen.prompt.messages,
                 max_tokens=ledger.campaigns[gen.campaign_id].max_tokens,
                 temperature=ledger.campaigns[gen.campaign_id].temperature,
                 attempts_before=gen.attempts,
@@ -163,7 +183,7 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
 
 CLAIMED_FIELDS = [
     "status", "lease_owner", "lease_expires_at", "reserved_usd", "quota_reservations", "started_at",
-    "progress_chars", "attempts", "cost_usd", "tokens_in", "tokens_out",
+    "progress_bytes", "attempts", "cost_usd", "tokens_in", "tokens_out",
 ]
 
 
@@ -188,15 +208,12 @@ def _publish_later(events: list[dict[str, Any]]) -> None:
         transaction.on_commit(lambda: publish_sync(events))
 
 
-def _account_interrupted_attempt(gen: Generation, campaign: Campaign, ledger: Ledger) -> None:
+def _account_interrupted_attempt(gen: Generation, campaign: Campaign, ledger: Ledger, spec: ModelSpec) -> None:
     """Taking over an expired lease: bill the lost attempt (estimated from the progress its
     engine last reported) and free its reservation, so the cell is reserved afresh."""
-    tokens_in = estimate_input_tokens(gen.messages)
-    tokens_out = min(campaign.max_tokens, (gen.progress_chars + 3) // 4)
-    cost = cost_usd(
-        tokens_in, tokens_out,
-        input_usd_per_mtok=gen.model.input_usd_per_mtok, output_usd_per_mtok=gen.model.output_usd_per_mtok,
-    )
+    tokens_in = estimate_input_tokens(gen.prompt.messages)
+    tokens_out = min(campaign.max_tokens, estimate_tokens(utf8_bytes=gen.progress_bytes))
+    cost = spec.cost_usd(tokens_in, tokens_out)
     gen.attempts += 1
     Attempt.objects.create(
         generation=gen, number=gen.attempts, model=gen.model, engine=gen.lease_owner,
@@ -233,17 +250,8 @@ def _reap_orphans(now: Any, ledger: Ledger) -> None:
         )
 
 
-def _worst_case(gen: Generation, campaign: Campaign) -> Decimal:
-    return worst_case_usd(
-        gen.messages,
-        campaign.max_tokens,
-        input_usd_per_mtok=gen.model.input_usd_per_mtok,
-        output_usd_per_mtok=gen.model.output_usd_per_mtok,
-    )
-
-
 def jobs_renew(*, owner: str, progress: Mapping[int, int]) -> set[int]:
-    """Extend ``owner``'s leases; note how much text each job has received so far.
+    """Extend ``owner``'s leases; note how much text (UTF-8 bytes) each job has received so far.
 
     Two statements whatever the number of jobs (renewals share the database thread with
     claims and results, and a late renewal lets another engine take the job over). Returns
@@ -254,7 +262,7 @@ def jobs_renew(*, owner: str, progress: Mapping[int, int]) -> set[int]:
         mine = Generation.objects.filter(id__in=list(progress), status=RUNNING, lease_owner=owner)
         held = set(locked(mine).values_list("id", flat=True))
         Generation.objects.filter(id__in=list(held)).update(lease_expires_at=expiry)
-        update_many(Generation, ["progress_chars"], [(job_id, [progress[job_id]]) for job_id in sorted(held)])
+        update_many(Generation, ["progress_bytes"], [(job_id, [progress[job_id]]) for job_id in sorted(held)])
     return held
 
 

@@ -2,38 +2,52 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.models import ApiToken, Campaign, Generation, LLMModel, Product, PromptTemplate, TemplateVersion
+from campaigns.models import (
+    ApiToken,
+    Campaign,
+    Generation,
+    LLMModel,
+    Product,
+    Prompt,
+    PromptTemplate,
+    TemplateVersion,
+)
 from campaigns.services.access import campaign_act_check
 from campaigns.services.budgets import QuotaRefusal, quota_check_launch
 from campaigns.services.checks import banned_terms, cell_checks
 from campaigns.services.errors import CampaignStateError, InvalidInput, QuotaExceeded, full_clean_or_invalid
+from campaigns.services.matrix import Matrix, MatrixTooLarge
+from campaigns.services.prices import prices_pin
 from campaigns.services.signals import engine_signal
 from campaigns.templating import TemplateRenderError, render_template
 
 __all__ = [
     "campaign_cancel",
-    "cells_check",
     "campaign_create",
     "campaign_launch",
     "languages_clean",
+    "matrix_check",
     "messages_render",
+    "messages_render_or_invalid",
     "models_active",
     "objects_by_ids",
     "product_context",
+    "prompt_digest",
     "template_version_current",
     "templates_launchable",
 ]
-
-MAX_CELLS = 200_000
-
 
 def product_context(product: Product) -> dict[str, Any]:
     return {
@@ -116,9 +130,12 @@ def languages_clean(languages: Sequence[str]) -> list[str]:
     return cleaned
 
 
-def cells_check(cells: int) -> None:
-    if cells > MAX_CELLS:
-        raise InvalidInput("variants", f"the campaign would have {cells} cells; the limit is {MAX_CELLS}")
+def matrix_check(matrix: Matrix[Any, Any, Any], *, changed: Collection[str] = ()) -> None:
+    """A matrix over the cell limit is an InvalidInput naming the field that grew it."""
+    try:
+        matrix.check(changed=changed)
+    except MatrixTooLarge as exc:
+        raise InvalidInput(exc.field, exc.message) from exc
 
 
 @transaction.atomic
@@ -141,7 +158,7 @@ def campaign_create(
     llm_models = objects_by_ids(LLMModel, model_ids, "model_ids")
     models_active(llm_models)
     languages = languages_clean(languages)
-    cells_check(len(products) * len(templates) * len(llm_models) * variants * max(1, len(languages)))
+    matrix_check(Matrix(products, templates, llm_models, variants, languages))
     campaign = Campaign(
         owner=owner,  # type: ignore[misc]
         name=name,
@@ -161,6 +178,142 @@ def campaign_create(
     return campaign
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a launch writes, made before the write transaction: the campaign as it was read
+    (``fingerprint``, checked again under the lock), each distinct prompt (by digest) and
+    every cell as a row of column values whose prompt is still a digest."""
+
+    fingerprint: tuple[Any, ...]
+    prompts: dict[str, list[dict[str, str]]]
+    rows: list[list[Any]]
+
+
+def prompt_digest(messages: Sequence[dict[str, str]]) -> str:
+    """The SHA-256 of ``messages`` as canonical JSON: the identity of a stored :class:`Prompt`."""
+    canonical = json.dumps(list(messages), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _fingerprint(campaign: Campaign) -> tuple[Any, ...]:
+    """What the rendered prompts depend on (a draft's matrix may change until it is launched)."""
+    return (
+        tuple(campaign.products.order_by("id").values_list("id", flat=True)),
+        tuple(campaign.templates.order_by("id").values_list("id", flat=True)),
+        tuple(campaign.template_versions.order_by("id").values_list("id", flat=True)),
+        tuple(campaign.llm_models.order_by("id").values_list("id", flat=True)),
+        campaign.variants,
+        tuple(campaign.languages or ()),
+    )
+
+
+def _draft_or_error(campaign: Campaign) -> None:
+    if campaign.status != Campaign.Status.DRAFT:
+        raise CampaignStateError(f"campaign '{campaign.name}' is {campaign.status}; only a draft can be launched")
+
+
+def _plan(campaign: Campaign) -> _Plan:
+    """Read the campaign's matrix, render each distinct prompt once and prepare every cell's
+    row (no write, no lock held: this is the slow part of a launch)."""
+    fingerprint = _fingerprint(campaign)
+    matrix = Matrix(
+        products=list(campaign.products.all()),
+        templates=list(campaign.templates.all()),
+        models=list(campaign.llm_models.select_related("provider")),
+        variants=campaign.variants,
+        languages=list(campaign.languages or ()),
+    )
+    if not matrix.size:
+        raise CampaignStateError(f"campaign '{campaign.name}' needs products, templates and models to launch")
+    templates_launchable(list(matrix.templates))
+    matrix_check(matrix)
+    # The texts pinned when the campaign was created; later edits of a template don't apply.
+    versions = {v.template_id: v for v in campaign.template_versions.all()}
+    prompts: dict[str, list[dict[str, str]]] = {}
+    digest_of: dict[tuple[int, int, str], str] = {}
+    # Each cell's checks, pinned as the template's (version's) checks with its product's terms
+    # rendered and the organisation's banned terms added; stored as database values.
+    checks_of: dict[tuple[int, int, str], Any] = {}
+    checks_field = Generation._meta.get_field("checks")
+    banned = banned_terms()
+    for product, template, language in matrix.prompts():
+        source = versions.get(template.id) or template
+        messages = messages_render_or_invalid(source, product, language)
+        digest = prompt_digest(messages)
+        prompts.setdefault(digest, messages)
+        digest_of[(product.id, template.id, language)] = digest
+        checks = cell_checks(
+            source.checks, product=product_context(product), language=language or product.language, banned=banned
+        )
+        checks_of[(product.id, template.id, language)] = checks_field.get_db_prep_save(checks, connection)
+    blank, at = _blank_row(campaign)
+    rows = []
+    for cell in matrix.cells():
+        row = blank.copy()
+        version = versions.get(cell.template.id)
+        row[at["product_id"]], row[at["template_id"]] = cell.product.id, cell.template.id
+        row[at["template_version_id"]] = version.id if version else None
+        row[at["model_id"]], row[at["variant"]] = cell.model.id, cell.variant
+        row[at["language"]] = cell.language or cell.product.language
+        row[at["prompt_id"]] = digest_of[(cell.product.id, cell.template.id, cell.language)]
+        row[at["checks"]] = checks_of[(cell.product.id, cell.template.id, cell.language)]
+        rows.append(row)
+    return _Plan(fingerprint, prompts, rows)
+
+
+def _generation_columns() -> list[Any]:
+    return [f for f in Generation._meta.concrete_fields if not f.primary_key]
+
+
+def _blank_row(campaign: Campaign) -> tuple[list[Any], dict[str, int]]:
+    """A queued generation of ``campaign`` as database values (defaults, the creation time), and
+    the position of each column by attribute name."""
+    blank = Generation(campaign_id=campaign.id)
+    columns = _generation_columns()
+    row = [f.get_db_prep_save(f.pre_save(blank, add=True), connection) for f in columns]
+    return row, {f.attname: i for i, f in enumerate(columns)}
+
+
+def messages_render_or_invalid(
+    template: PromptTemplate | TemplateVersion, product: Product, language: str
+) -> list[dict[str, str]]:
+    """:func:`messages_render`; a template that cannot render is an InvalidInput naming it."""
+    try:
+        return messages_render(template=template, product=product, language=language)
+    except ValidationError as exc:
+        reason = "; ".join(exc.messages)
+        raise InvalidInput(
+            "template_ids", f"template_ids: template '{template.name}' cannot render for '{product.name}': {reason}"
+        ) from exc
+
+
+LAUNCH_INSERT_BATCH = 2000
+
+
+def _write(campaign: Campaign, plan: _Plan) -> None:
+    """Store each distinct prompt once, then every cell pointing at it (inside the launch
+    transaction). The cells' rows were prepared before it: the lock is held for the inserts alone."""
+    Prompt.objects.bulk_create(
+        [Prompt(campaign=campaign, digest=d, messages=m) for d, m in plan.prompts.items()], batch_size=500
+    )
+    prompt_ids = dict(Prompt.objects.filter(campaign=campaign).values_list("digest", "id"))
+    columns = _generation_columns()
+    at = [f.attname for f in columns].index("prompt_id")
+    for row in plan.rows:
+        row[at] = prompt_ids[row[at]]
+    quote = connection.ops.quote_name
+    table, names = quote(Generation._meta.db_table), ", ".join(quote(f.column) for f in columns)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":  # COPY: PostgreSQL's bulk load
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in plan.rows:
+                    copy.write_row(row)
+            return
+        insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"
+        for start in range(0, len(plan.rows), LAUNCH_INSERT_BATCH):  # one statement, rows bound in C
+            cursor.executemany(insert, plan.rows[start : start + LAUNCH_INSERT_BATCH])
+
+
 def campaign_launch(*, campaign_id: int, actor: Any, token: ApiToken | None) -> Campaign:
     """Persist every generation of the campaign (queued), then wake the engine.
 
@@ -168,53 +321,26 @@ def campaign_launch(*, campaign_id: int, actor: Any, token: ApiToken | None) -> 
     user or the token's owner and must see the campaign; ``token`` is the API token they act
     with (None for a browser session), which needs the ``launch`` scope and whose quotas then
     apply too, the campaign's spend being reported under it.
+
+    Prompts are rendered before the write transaction, so the database's write lock is held
+    only for the inserts; the campaign's state is checked again under its row lock.
     """
     token = campaign_act_check(actor=actor, token=token, campaign_id=campaign_id, scope=ApiToken.Scope.LAUNCH)
+    campaign = Campaign.objects.get(id=campaign_id)
+    _draft_or_error(campaign)
+    plan = _plan(campaign)
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(id=campaign_id)
-        if campaign.status != Campaign.Status.DRAFT:
-            raise CampaignStateError(f"campaign '{campaign.name}' is {campaign.status}; only a draft can be launched")
+        _draft_or_error(campaign)  # launched by someone else meanwhile
+        if _fingerprint(campaign) != plan.fingerprint:
+            raise CampaignStateError(f"campaign '{campaign.name}' changed while it was launching; launch it again")
         campaign.launched_by_token = token
         try:
             quota_check_launch(campaign, timezone.now())
         except QuotaRefusal as exc:
             raise QuotaExceeded(exc.message) from exc
-        products = list(campaign.products.all())
-        templates = list(campaign.templates.all())
-        llm_models = list(campaign.llm_models.select_related("provider"))
-        if not (products and templates and llm_models):
-            raise CampaignStateError(f"campaign '{campaign.name}' needs products, templates and models to launch")
-        templates_launchable(templates)
-        rows = []
-        languages = campaign.languages or [""]
-        # The texts pinned when the campaign was created; later edits of a template don't apply.
-        pinned = {v.template_id: v for v in campaign.template_versions.all()}
-        banned = banned_terms()
-        for product in products:
-            for template in templates:
-                version = pinned.get(template.id)
-                for language in languages:
-                    messages = messages_render(template=version or template, product=product, language=language)
-                    checks = cell_checks(
-                        (version or template).checks, product=product_context(product),
-                        language=language or product.language, banned=banned,
-                    )
-                    for model in llm_models:
-                        for variant in range(1, campaign.variants + 1):
-                            rows.append(
-                                Generation(
-                                    campaign=campaign,
-                                    product=product,
-                                    template=template,
-                                    template_version=version,
-                                    model=model,
-                                    variant=variant,
-                                    language=language or product.language,
-                                    messages=messages,
-                                    checks=checks,
-                                )
-                            )
-        Generation.objects.bulk_create(rows, batch_size=1000)
+        _write(campaign, plan)
+        prices_pin(campaign=campaign, models=list(campaign.llm_models.all()))  # every attempt is costed at these prices
         campaign.status = Campaign.Status.RUNNING
         campaign.launched_at = timezone.now()
         campaign.save(update_fields=["status", "launched_at", "launched_by_token"])

@@ -6,14 +6,12 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import httpx
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.conf import settings
 
 from campaigns.engine.scheduler import BATCH
 
-__all__ = ["BATCH", "campaign_group", "flatten", "publish_event", "publish_sync"]
+__all__ = ["BATCH", "campaign_group", "flatten", "publish_event", "publish_sync", "publish_to_channel"]
 
 log = logging.getLogger("campaigns")
 
@@ -26,28 +24,19 @@ async def publish_event(campaign_id: int, event: Mapping[str, Any]) -> None:
     """Send ``event`` (its ``type`` names the consumer handler) to the campaign's viewers.
 
     A ``campaign.batch`` (``events``: several events, in order) goes out as one message.
-    Events marked ``webhook`` are also POSTed to the quota webhook, when one is set.
+    Nothing else happens here: quota webhooks are delivered from their own outbox
+    (``services/webhooks.py``), never on this path.
     """
     layer = get_channel_layer()
-    hooks: list[dict[str, Any]] = []
-    if event.get("type") == BATCH:
-        message: dict[str, Any] = {**event, "events": [_without_webhook(e, hooks) for e in event["events"]]}
-    else:
-        message = _without_webhook(event, hooks)
     if layer is not None:
-        await layer.group_send(campaign_group(campaign_id), message)
-    if settings.COPYGEN_QUOTA_WEBHOOK_URL:
-        for hook in hooks:
-            await _post_webhook(hook)
+        await layer.group_send(campaign_group(campaign_id), event if isinstance(event, dict) else dict(event))
 
 
-def _without_webhook(event: Mapping[str, Any], hooks: list[dict[str, Any]]) -> dict[str, Any]:
-    if "webhook" not in event:
-        return event if isinstance(event, dict) else dict(event)  # the common case: no copy
-    message = {k: v for k, v in event.items() if k != "webhook"}
-    if event["webhook"]:
-        hooks.append(message)
-    return message
+async def publish_to_channel(channel: str, message: Mapping[str, Any]) -> None:
+    """Send ``message`` to one consumer's channel (a resync answers only the viewer that asked)."""
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.send(channel, dict(message))
 
 
 def flatten(event: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -55,16 +44,6 @@ def flatten(event: Mapping[str, Any]) -> list[dict[str, Any]]:
     if event.get("type") == BATCH:
         return list(event["events"])
     return [dict(event)]
-
-
-async def _post_webhook(event: Mapping[str, Any]) -> None:
-    """POST a quota warning to the configured webhook; failures are logged, never raised."""
-    try:
-        async with httpx.AsyncClient(timeout=5.0) as client:
-            response = await client.post(settings.COPYGEN_QUOTA_WEBHOOK_URL, json=dict(event))
-            response.raise_for_status()
-    except httpx.HTTPError as exc:
-        log.warning("quota webhook failed: %s", exc)
 
 
 def publish_sync(events: Iterable[Mapping[str, Any]]) -> None:

@@ -9,12 +9,13 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from campaigns.engine import events as ev
 from campaigns.engine.types import JobResult
 from campaigns.models import Attempt, Campaign, Generation
 from campaigns.services.budgets import Ledger
 from campaigns.services.bulk import update_many
 from campaigns.services.locking import locked
-from campaigns.services.selectors import campaign_progress
+from campaigns.services.selectors import campaign_progress, generation_dict
 
 __all__ = ["finish_campaigns", "jobs_finish"]
 
@@ -24,7 +25,9 @@ QUEUED = Generation.Status.QUEUED
 
 def jobs_finish(*, owner: str, results: Sequence[JobResult]) -> list[dict[str, Any]]:
     """Record results held under ``owner``'s lease (a late writer that lost it is ignored);
-    return the campaign and quota events to publish."""
+    return the events to publish: ``generation.finished`` for each generation written as
+    finished (built from the values written, never for a refused or handed-back result),
+    then quota warnings and campaign progress."""
     with transaction.atomic():
         now = timezone.now()
         by_id = {r.job_id: r for r in results}
@@ -52,16 +55,30 @@ def jobs_finish(*, owner: str, results: Sequence[JobResult]) -> list[dict[str, A
         update_many(Generation, RELEASED_FIELDS, released)
         update_many(Generation, FINISHED_FIELDS, finished)
         Attempt.objects.bulk_create(attempts)
-        events = ledger.save()
+        events: list[dict[str, Any]] = _finished_events(held, finished)
+        events += ledger.save()
         events += finish_campaigns({g.campaign_id for g in held}, now)
         return events
 
 
+def _finished_events(held: list[Generation], finished: list[tuple[int, list[Any]]]) -> list[dict[str, Any]]:
+    """``generation.finished`` for the rows written as finished, from the values written."""
+    rows = {g.id: g for g in held}
+    events: list[dict[str, Any]] = []
+    for gen_id, values in finished:
+        gen = rows[gen_id]
+        for name, value in zip(FINISHED_FIELDS, values, strict=True):
+            setattr(gen, "served_by_id" if name == "served_by" else name, value)
+        events.append(dict(ev.generation_finished(gen.campaign_id, generation_dict(gen))))
+    return events
+
+
 MONEY_FIELDS = [
-    "cost_usd", "attempts", "tokens_in", "tokens_out", "reserved_usd", "quota_reservations", "lease_owner",
+    "cost_usd", "attempts", "tokens_in", "tokens_out", "tokens_cached", "tokens_cache_write", "tokens_reasoning",
+    "reserved_usd", "quota_reservations", "lease_owner",
     "lease_expires_at",
 ]
-RELEASED_FIELDS = ["status", "progress_chars", *MONEY_FIELDS]
+RELEASED_FIELDS = ["status", "progress_bytes", *MONEY_FIELDS]
 FINISHED_FIELDS = [
     "status", "text", "ttft_ms", "latency_ms", "served_by", "cost_source", "error", "finish_reason", "response_id",
     "finished_at", *MONEY_FIELDS, "checks_passed", "check_failures",
@@ -71,7 +88,9 @@ FINISHED_FIELDS = [
 def _money(gen: Generation, r: JobResult) -> list[Any]:
     return [
         gen.cost_usd + r.cost_usd, gen.attempts + r.attempts, gen.tokens_in + r.tokens_in,
-        gen.tokens_out + r.tokens_out, Decimal(0), {}, "", None,
+        gen.tokens_out + r.tokens_out, gen.tokens_cached + r.tokens_cached,
+        gen.tokens_cache_write + r.tokens_cache_write, gen.tokens_reasoning + r.tokens_reasoning,
+        Decimal(0), {}, "", None,
     ]
 
 
@@ -87,7 +106,8 @@ def _attempt_rows(job_id: int, owner: str, r: JobResult) -> list[Attempt]:
         Attempt(
             generation_id=job_id, number=a.number, model_id=a.model_id, engine=owner, status_code=a.status_code,
             error=a.error, duration_ms=a.duration_ms, ttft_ms=a.ttft_ms, tokens_in=a.tokens_in,
-            tokens_out=a.tokens_out, cost_usd=a.cost_usd, cost_source=a.cost_source, rewrite=a.rewrite,
+            tokens_out=a.tokens_out, tokens_cached=a.tokens_cached, tokens_cache_write=a.tokens_cache_write,
+            tokens_reasoning=a.tokens_reasoning, cost_usd=a.cost_usd, cost_source=a.cost_source, rewrite=a.rewrite,
             text=a.text, checks_passed=a.checks_passed, check_results=a.check_results, kept=a.kept,
         )
         for a in r.attempt_log
@@ -99,15 +119,15 @@ def finish_campaigns(campaign_ids: set[int], now: Any) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     for campaign in Campaign.objects.filter(id__in=campaign_ids).order_by("id"):
         progress = campaign_progress(campaign)
-        events.append({"type": "campaign.progress", "campaign_id": campaign.id, **progress})
+        events.append(dict(ev.campaign_progress(campaign.id, progress)))
         if campaign.status == Campaign.Status.RUNNING and progress["pending"] == 0:
             status = _final_status(progress)
             Campaign.objects.filter(id=campaign.id, status=Campaign.Status.RUNNING).update(
                 status=status, finished_at=now
             )
-            events.append({"type": "campaign.finished", "campaign_id": campaign.id, **progress, "status": status})
+            events.append(dict(ev.campaign_finished(campaign.id, {**progress, "status": status})))
         elif campaign.status != Campaign.Status.RUNNING and progress["running"] == 0:
-            events.append({"type": "campaign.finished", "campaign_id": campaign.id, **progress})
+            events.append(dict(ev.campaign_finished(campaign.id, progress)))
     return events
 
 

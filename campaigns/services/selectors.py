@@ -10,9 +10,12 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Q, QuerySet, Sum
 
 from campaigns.engine.costs import MONEY_QUANTUM
+from campaigns.engine.status import GenerationStatus
 from campaigns.models import Attempt, Campaign, Generation
+from campaigns.services.prices import campaigns_cache_savings
 
 __all__ = [
+    "cache_hit_ratio",
     "campaign_progress",
     "campaign_snapshot",
     "campaign_stats",
@@ -49,14 +52,21 @@ def _progress_aggregates() -> dict[str, Any]:
         "spend": Sum("cost_usd"),
         "tokens_in": Sum("tokens_in"),
         "tokens_out": Sum("tokens_out"),
+        "tokens_cached": Sum("tokens_cached"),
+        "tokens_reasoning": Sum("tokens_reasoning"),
     }
+
+
+def cache_hit_ratio(tokens_in: int, tokens_cached: int) -> float | None:
+    """The share of prompt tokens the provider served from its cache (None before any)."""
+    return round(tokens_cached / tokens_in, 4) if tokens_in else None
 
 
 def _progress(campaign: Campaign, agg: dict[str, Any]) -> dict[str, Any]:
     spend = agg.get("spend") or Decimal(0)
     counts = {
         k: agg.get(k) or 0
-        for k in ("total", "queued", "running", "succeeded", "failed", "cancelled", "skipped", "passing", "failing_checks")
+        for k in ("total", *(s.value for s in GenerationStatus), "passing", "failing_checks")
     }
     return {
         **counts,
@@ -64,6 +74,9 @@ def _progress(campaign: Campaign, agg: dict[str, Any]) -> dict[str, Any]:
         "pending": counts["queued"] + counts["running"],
         "tokens_in": agg.get("tokens_in") or 0,
         "tokens_out": agg.get("tokens_out") or 0,
+        "tokens_cached": agg.get("tokens_cached") or 0,
+        "tokens_reasoning": agg.get("tokens_reasoning") or 0,
+        "cache_hit_ratio": cache_hit_ratio(agg.get("tokens_in") or 0, agg.get("tokens_cached") or 0),
         "spend_usd": str(spend),
         "budget_usd": str(campaign.budget_usd),
         "status": campaign.status,
@@ -112,6 +125,7 @@ def campaigns_stats(campaigns: Sequence[Campaign]) -> dict[int, dict[str, Any]]:
             timings[campaign_id][0].append(ttft)
         if latency is not None:
             timings[campaign_id][1].append(latency)
+    savings = campaigns_cache_savings(ids)
     stats = {}
     for campaign in campaigns:
         ttfts, latencies = timings[campaign.id]
@@ -125,6 +139,7 @@ def campaigns_stats(campaigns: Sequence[Campaign]) -> dict[int, dict[str, Any]]:
             "ttft_ms_p95": percentile(ttfts, 95),
             "latency_ms_p50": percentile(latencies, 50),
             "latency_ms_p95": percentile(latencies, 95),
+            "cache_savings_usd": str(savings[campaign.id]),
         }
     return stats
 
@@ -144,6 +159,8 @@ def generation_dict(g: Generation) -> dict[str, Any]:
         "latency_ms": g.latency_ms,
         "tokens_in": g.tokens_in,
         "tokens_out": g.tokens_out,
+        "tokens_cached": g.tokens_cached,
+        "tokens_reasoning": g.tokens_reasoning,
         "cost_usd": str(g.cost_usd),
         "cost_source": g.cost_source,
         "attempts": g.attempts,

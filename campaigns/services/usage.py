@@ -42,7 +42,8 @@ def _attempts(*, user: Any | None, since: date | None, until: date | None) -> Qu
 def usage_report(
     *, group_by: str, user: Any | None = None, since: date | None = None, until: date | None = None
 ) -> list[dict[str, Any]]:
-    """Rows of {key, label, spend_usd, reported_usd, estimated_usd, attempts, tokens_in, tokens_out}.
+    """Rows of {key, label, spend_usd, reported_usd, estimated_usd, attempts, tokens_in, tokens_out,
+    tokens_cached, tokens_reasoning}.
 
     A non-staff ``user`` sees only the spend of their own campaigns.
     """
@@ -61,6 +62,8 @@ def usage_report(
             n=Count("id"),
             tin=Coalesce(Sum("tokens_in"), 0),
             tout=Coalesce(Sum("tokens_out"), 0),
+            tcached=Coalesce(Sum("tokens_cached"), 0),
+            treasoning=Coalesce(Sum("tokens_reasoning"), 0),
         )
         .order_by(key)
     )
@@ -74,6 +77,8 @@ def usage_report(
             "attempts": row["n"],
             "tokens_in": row["tin"],
             "tokens_out": row["tout"],
+            "tokens_cached": row["tcached"],
+            "tokens_reasoning": row["treasoning"],
         }
         for row in rows
     ]

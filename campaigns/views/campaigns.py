@@ -14,9 +14,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from campaigns.engine.costs import BYTES_PER_TOKEN, ESTIMATED_TOKENS_PER_MESSAGE, MESSAGE_OVERHEAD_TOKENS
+from campaigns.engine.status import status_vocabulary
 from campaigns.forms import CampaignEstimateForm, CampaignForm, usd, usd_short
 from campaigns.services import estimate, launch
 from campaigns.services.errors import DomainError, InvalidInput
+from campaigns.services.prices import campaign_pinned_prices
 from campaigns.services.studio.grid import campaign_grid, campaign_summary, model_labels
 from campaigns.services.studio.providers import campaign_providers
 from campaigns.views._common import error_json, visible_campaign
@@ -67,6 +69,16 @@ def _estimate_json(result: dict[str, Any], budget: Decimal | None) -> dict[str, 
             }
             for row in result["models"]
         ],
+        "comparison": [
+            {
+                "model": row["model"],
+                "model_id": row["model_id"],
+                "expected_usd": usd(row["expected_usd"]),
+                "worst_case_usd": usd(row["worst_case_usd"]),
+                "price_source": row["price_source"],
+            }
+            for row in result.get("comparison") or []
+        ],
         "assumption": ESTIMATE_ASSUMPTION.format(ratio=ratio),
         "budget_usd": None,
     }
@@ -91,7 +103,7 @@ def campaign_estimate(request: HttpRequest) -> JsonResponse:
         errors = {name: errors[0] for name, errors in form.errors.items()}
         return JsonResponse({"ready": False, "errors": errors}, status=400)
     try:
-        result = estimate.matrix_estimate(**form.service_kwargs())
+        result = estimate.matrix_estimate(**form.service_kwargs(), compare_models=True)
     except DomainError as exc:
         return error_json(exc)
     return JsonResponse(_estimate_json(result, form.cleaned_data.get("budget_usd")))
@@ -107,6 +119,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "campaign": campaign,
         "grid": grid,
         "summary": campaign_summary(campaign=campaign, grid=grid),
+        "pinned_prices": campaign_pinned_prices(campaign),
         "providers": providers,
         "providers_json": [
             {
@@ -120,6 +133,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ],
         "model_labels": labels,
         "model_names": [[m.id, m.label or m.name] for m in grid.models],
+        "statuses": status_vocabulary(),
     }
     return render(request, "campaigns/campaign_detail.html", context)
 

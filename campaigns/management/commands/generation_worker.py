@@ -14,7 +14,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from campaigns.engine import Engine
-from campaigns.services.runner import build_engine
+from campaigns.engine.commands import Command as EngineCommand
+from campaigns.engine.commands import UnknownCommand
+from campaigns.services.runner import build_engine, start_webhooks, stop_webhooks
 from campaigns.services.signals import ENGINE_GROUP
 
 log = logging.getLogger("campaigns")
@@ -53,8 +55,7 @@ class Command(BaseCommand):
         asyncio.run(self.main(opts, stop_requested))
 
     async def main(self, opts: dict[str, Any], stop_requested: threading.Event) -> None:
-        engine = build_engine(kind="worker", max_in_flight=opts["max_in_flight"])
-        engine.poll_interval = opts["poll_interval"]
+        engine = build_engine(kind="worker", max_in_flight=opts["max_in_flight"], poll_interval=opts["poll_interval"])
         loop = asyncio.get_running_loop()
 
         def shutdown() -> None:
@@ -68,7 +69,8 @@ class Command(BaseCommand):
             await engine.client.aclose()
             return
         listener = asyncio.create_task(self.listen(engine))
-        self.stdout.write(f"generation worker {engine.owner} running (max {engine.max_in_flight} in flight)")
+        start_webhooks()  # quota webhooks from their outbox, beside the engine
+        self.stdout.write(f"generation worker {engine.owner} running (max {engine.config.max_in_flight} in flight)")
         self.stdout.flush()
         try:
             await engine.run()
@@ -77,6 +79,7 @@ class Command(BaseCommand):
             listener.cancel()
             # Never let the channel layer's cancellation hold the exit up.
             await asyncio.wait([listener], timeout=5)
+            await stop_webhooks()
             await asyncio.wait([asyncio.ensure_future(engine.client.aclose())], timeout=5)
         self.stdout.write(f"generation worker {engine.owner} stopped")
         self.stdout.flush()
@@ -109,13 +112,10 @@ class Command(BaseCommand):
                 await layer.group_add(ENGINE_GROUP, channel)
                 while True:
                     message = await asyncio.wait_for(layer.receive(channel), timeout=3600)
-                    kind = message.get("type")
-                    if kind == "engine.resync":
-                        engine.resync(int(message["campaign_id"]))
-                        continue
-                    if kind == "engine.cancel":
-                        engine.cancel_campaign(int(message["campaign_id"]))
-                    engine.wake()
+                    try:
+                        engine.handle(EngineCommand.from_message(message))
+                    except UnknownCommand as exc:  # refused, never taken for a wake-up
+                        log.warning("ignored a message on the engine channel: %s", exc)
             except asyncio.CancelledError:
                 raise
             except TimeoutError:

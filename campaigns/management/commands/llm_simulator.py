@@ -23,6 +23,12 @@ class Command(BaseCommand):
         parser.add_argument("--rpm", type=int, default=0, help="requests per minute to enforce with 429s (0: none)")
         parser.add_argument("--api-key", default="", help="require this bearer token")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--usage-shape", default=SimConfig.usage_shape, choices=["openai", "deepseek", "openrouter"],
+            help="how usage (cached tokens) is reported; a model name's usage=… directive wins",
+        )
+        parser.add_argument("--no-cache", action="store_true", help="report no prompt-cache hits")
+        parser.add_argument("--reasoning", type=int, default=0, help="reasoning tokens per answer")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         config = SimConfig(
@@ -36,6 +42,9 @@ class Command(BaseCommand):
             rpm=opts["rpm"],
             api_key=opts["api_key"],
             seed=opts["seed"],
+            usage_shape=opts["usage_shape"],
+            cache=not opts["no_cache"],
+            reasoning=opts["reasoning"],
         )
         self.stdout.write(f"LLM simulator on http://{opts['host']}:{opts['port']}/v1 (Ctrl-C to stop)")
         Simulator(config).run(host=opts["host"], port=opts["port"])

@@ -6,6 +6,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
+from django.utils import timezone
 
 from campaigns.models import Campaign, LLMModel, Product, PromptTemplate, Provider
 from campaigns.services.launch import campaign_create
@@ -17,10 +18,18 @@ PRODUCTS = [
     ("Merino Travel Hoodie", "Odour-resistant merino hoodie that packs small.", {"material": "merino wool", "fit": "regular"}, "en"),
     ("Kyoto Tea Set", "Hand-glazed ceramic tea set for four.", {"pieces": "6", "glaze": "celadon"}, "ja"),
 ]
+# A brand voice long enough for a provider's prompt cache: every cell sends it first, so all but
+# the first request per model are served mostly from the cache (the campaign page shows the ratio).
+BRAND_VOICE = (
+    "You are the senior copywriter of an independent outdoor and home goods brand. Our voice is warm, "
+    "direct and concrete: short sentences, active verbs, no superlatives we cannot prove, no exclamation "
+    "marks, no clichés such as 'game-changer' or 'elevate'. Name one tangible benefit before any feature. "
+    "Respect the reader's time and intelligence; never invent specifications that are not in the brief. "
+)
 TEMPLATES = [
-    ("Tagline", "You are a senior copywriter. Answer in {{ language }}.",
+    ("Tagline", BRAND_VOICE + "Answer in {{ language }}.",
      "Write a punchy tagline for {{ product.name }}. {{ product.description }}"),
-    ("Product description", "You write clear, benefit-led product copy in {{ language }}.",
+    ("Product description", BRAND_VOICE + "You write clear, benefit-led product copy in {{ language }}.",
      "Write a 60-word product description for {{ product.name }}.\n"
      "Details: {{ product.description }}\n"
      "{% for attribute in product.attributes %}- {{ attribute[0] }}: {{ attribute[1] }}\n{% endfor %}"),
@@ -34,12 +43,13 @@ CHECKED_TEMPLATES = [
       {"kind": "language"}]),
 ]
 MODELS = [
-    # (name sent to the simulator, label, input $/Mtok, output $/Mtok)
-    ("sim-fast@ttft=120,gap=12,len=40", "Fast (simulated)", "0.150000", "0.600000"),
-    ("sim-balanced@ttft=300,gap=25,len=56", "Balanced (simulated)", "1.000000", "4.000000"),
-    ("sim-polyglot@ttft=200,gap=20,len=48,lang=ja", "Polyglot ja (simulated)", "0.500000", "2.000000"),
+    # (name sent to the simulator, label, input, cached input, output $/Mtok)
+    ("sim-fast@ttft=120,gap=12,len=40", "Fast (simulated)", "0.150000", "0.075000", "0.600000"),
+    ("sim-balanced@ttft=300,gap=25,len=56", "Balanced (simulated)", "1.000000", "0.100000", "4.000000"),
+    ("sim-polyglot@ttft=200,gap=20,len=48,lang=ja,usage=deepseek", "Polyglot ja (simulated)", "0.500000",
+     "0.050000", "2.000000"),
     # Writes too long on a first attempt and follows check feedback on a rewrite (the rewrite loop).
-    ("sim-drafty@ttft=150,gap=15,len=10,first=long", "Drafty (simulated)", "0.150000", "0.600000"),
+    ("sim-drafty@ttft=150,gap=15,len=10,first=long", "Drafty (simulated)", "0.150000", "0.075000", "0.600000"),
 ]
 
 
@@ -74,9 +84,12 @@ class Command(BaseCommand):
         models = [
             LLMModel.objects.get_or_create(
                 provider=provider, name=name,
-                defaults={"label": label, "input_usd_per_mtok": Decimal(i), "output_usd_per_mtok": Decimal(o)},
+                defaults={
+                    "label": label, "input_usd_per_mtok": Decimal(i), "cached_input_usd_per_mtok": Decimal(c),
+                    "output_usd_per_mtok": Decimal(o), "price_updated_at": timezone.now(),
+                },
             )[0]
-            for name, label, i, o in MODELS
+            for name, label, i, c, o in MODELS
         ]
         products = [
             Product.objects.get_or_create(

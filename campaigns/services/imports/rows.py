@@ -9,13 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from campaigns.services.errors import InvalidInput
+from campaigns.services.products import product_problems
 
-__all__ = ["MAX_FILE_BYTES", "ImportRow", "ParsedImport", "RowError", "cell", "check_lengths", "read_table"]
+__all__ = ["MAX_FILE_BYTES", "ImportRow", "ParsedImport", "RowError", "cell", "check_product", "read_table"]
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 20_000
-MAX_NAME = 200
-MAX_LANGUAGE = 35
 
 
 @dataclass
@@ -89,13 +88,15 @@ def cell(row: dict[str, str], *names: str) -> str:
     return ""
 
 
-def check_lengths(item: ImportRow, errors: list[RowError], name_field: str) -> bool:
-    """Whether ``item``'s name and language fit; what does not is added to ``errors``."""
+def check_product(item: ImportRow, errors: list[RowError], columns: dict[str, str]) -> bool:
+    """Whether ``item`` keeps the product rules (the UI's, the API's); what does not is added to
+    ``errors`` under the file's column for the field (``columns``: field -> column)."""
     before = len(errors)
     if not item.name:
-        errors.append(RowError(item.row, name_field, "a product needs a name"))
-    elif len(item.name) > MAX_NAME:
-        errors.append(RowError(item.row, name_field, f"longer than {MAX_NAME} characters"))
-    if len(item.language) > MAX_LANGUAGE:
-        errors.append(RowError(item.row, "language", f"longer than {MAX_LANGUAGE} characters"))
+        errors.append(RowError(item.row, columns.get("name", "name"), "a product needs a name"))
+    problems = product_problems(
+        name=item.name, description=item.description, attributes=item.attributes, language=item.language
+    )
+    for field_name, message in problems.items():
+        errors.append(RowError(item.row, columns.get(field_name, field_name), message))
     return len(errors) == before

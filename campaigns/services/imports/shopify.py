@@ -6,10 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from campaigns.services.imports.html import html_to_text
-from campaigns.services.imports.rows import ImportRow, ParsedImport, RowError, check_lengths
+from campaigns.services.imports.rows import ImportRow, ParsedImport, RowError, check_product
 from campaigns.services.imports.rows import cell as _cell
 
 __all__ = ["parse_shopify"]
+
+# The product fields as the export's columns name them (for row errors).
+COLUMNS = {"name": "Title", "description": "Body (HTML)", "attributes": "attributes", "language": "language"}
 
 OPTIONS = (1, 2, 3)
 
@@ -73,6 +76,6 @@ def parse_shopify(rows: Sequence[tuple[int, dict[str, str]]], language: str) -> 
     for product in products:
         if product.options:
             product.item.attributes["options"] = product.options
-        if check_lengths(product.item, errors, "Title"):
+        if check_product(product.item, errors, COLUMNS):
             items.append(product.item)
     return ParsedImport("shopify", items, sorted(errors, key=lambda e: e.row))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from typing import Any
 
-from campaigns.services.imports.rows import ImportRow, ParsedImport, RowError, check_lengths
+from campaigns.services.imports.rows import ImportRow, ParsedImport, RowError, check_product
 from campaigns.services.imports.rows import cell as _cell
+from campaigns.services.products import MAX_ATTRIBUTES_DEPTH, json_too_deep
 
 __all__ = ["parse_simple"]
 
@@ -20,25 +20,13 @@ def _reject_constant(value: str) -> Any:
 
 
 def _json_attributes(text: str) -> dict[str, Any]:
+    """The cell's JSON object (what it may hold is checked with the rest of the product)."""
+    if json_too_deep(text, MAX_ATTRIBUTES_DEPTH):
+        raise ValueError(f"nested more than {MAX_ATTRIBUTES_DEPTH} levels deep")
     value = json.loads(text, parse_constant=_reject_constant)
     if not isinstance(value, dict):
         raise ValueError("a JSON object ({...}) is required")
-    _check_json(value)
     return value
-
-
-def _check_json(value: Any) -> None:
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("text must not contain NUL characters")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("numbers must be finite")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_json(key)
-            _check_json(item)
-    elif isinstance(value, list):
-        for item in value:
-            _check_json(item)
 
 
 def _simple_row(line: int, row: dict[str, str], language: str, errors: list[RowError]) -> ImportRow | None:
@@ -58,7 +46,7 @@ def _simple_row(line: int, row: dict[str, str], language: str, errors: list[RowE
         attributes=attributes,
         language=_cell(row, "language") or language,
     )
-    return item if check_lengths(item, errors, "name") else None
+    return item if check_product(item, errors, {}) else None
 
 
 def parse_simple(rows: Sequence[tuple[int, dict[str, str]]], language: str) -> ParsedImport:

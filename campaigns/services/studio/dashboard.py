@@ -11,6 +11,7 @@ from django.db.models import Count, IntegerField, Max, OuterRef, Q, QuerySet, Su
 from django.db.models.functions import Coalesce
 
 from campaigns.models import Campaign, Generation
+from campaigns.services.matrix import Matrix
 from campaigns.services.selectors import campaigns_visible_to
 
 __all__ = ["DashboardRow", "dashboard_campaigns", "dashboard_row", "dashboard_totals", "done_percent", "spend_percent"]
@@ -73,8 +74,10 @@ class DashboardRow:
 
 def dashboard_row(campaign: Any) -> DashboardRow:
     """A row of :func:`dashboard_campaigns`; a draft counts the cells it will have."""
-    languages = max(1, len(campaign.languages or []))
-    planned = campaign.n_products * campaign.n_templates * campaign.n_models * campaign.variants * languages
+    planned = Matrix.counted(
+        products=campaign.n_products, templates=campaign.n_templates, models=campaign.n_models,
+        variants=campaign.variants, languages=len(campaign.languages or []),
+    ).size
     moments = [campaign.created_at, campaign.launched_at, campaign.finished_at, campaign.last_finished]
     return DashboardRow(
         campaign=campaign,

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from campaigns.engine.status import GenerationStatus
 from campaigns.models import Campaign, Generation, LLMModel, Product, PromptTemplate
+from campaigns.services.matrix import Matrix
 from campaigns.services.selectors import SNAPSHOT_LIMIT, campaign_stats, generation_dict
 from campaigns.services.studio.dashboard import done_percent, spend_percent
 
@@ -19,7 +21,7 @@ __all__ = ["GRID_CELL_LIMIT", "Cell", "Column", "Grid", "Header", "campaign_grid
 
 # The live page draws at most as many cells as the websocket snapshot carries.
 GRID_CELL_LIMIT = SNAPSHOT_LIMIT
-COUNTED_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "skipped")
+COUNTED_STATUSES = tuple(s.value for s in GenerationStatus)
 
 
 @dataclass(frozen=True)
@@ -58,13 +60,29 @@ class Header:
 
 @dataclass
 class Grid:
-    templates: list[PromptTemplate]
-    models: list[LLMModel]
-    variants: int
-    languages: list[str]
+    matrix: Matrix[Product, PromptTemplate, LLMModel]
     columns: list[Column]
     rows: list[Row]
-    product_count: int
+
+    @property
+    def templates(self) -> list[PromptTemplate]:
+        return list(self.matrix.templates)
+
+    @property
+    def models(self) -> list[LLMModel]:
+        return list(self.matrix.models)
+
+    @property
+    def variants(self) -> int:
+        return self.matrix.variants
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self.matrix.languages)
+
+    @property
+    def product_count(self) -> int:
+        return len(self.matrix.products)
 
     @property
     def multilingual(self) -> bool:
@@ -101,7 +119,7 @@ class Grid:
 
     @property
     def cell_count(self) -> int:
-        return self.product_count * len(self.columns)
+        return self.matrix.size
 
 
 def model_labels() -> dict[int, str]:
@@ -116,18 +134,22 @@ def cell_key(*ids: int, language: str | None) -> str:
 
 def campaign_grid(*, campaign: Campaign, labels: dict[int, str]) -> Grid:
     """The grid of ``campaign``, cut at :data:`GRID_CELL_LIMIT` cells (whole rows)."""
-    products = list(campaign.products.all())
-    templates = list(campaign.templates.all())
-    models = list(campaign.llm_models.select_related("provider"))
-    languages = list(campaign.languages or [])
+    matrix = Matrix(
+        products=list(campaign.products.all()),
+        templates=list(campaign.templates.all()),
+        models=list(campaign.llm_models.select_related("provider")),
+        variants=campaign.variants,
+        languages=list(campaign.languages or []),
+    )
+    languages = list(matrix.languages)
     columns = [
         Column(t, m, v, lang)
-        for t in templates
-        for m in models
-        for v in range(1, campaign.variants + 1)
+        for t in matrix.templates
+        for m in matrix.models
+        for v in range(1, matrix.variants + 1)
         for lang in (languages or [None])
     ]
-    shown = products[: max(1, GRID_CELL_LIMIT // max(1, len(columns)))]
+    shown = list(matrix.products[: max(1, GRID_CELL_LIMIT // max(1, matrix.columns_per_product))])
     multilingual = bool(languages)
     generations: dict[str, dict[str, Any]] = {}
     for g in campaign.generations.filter(product__in=[p.id for p in shown]):
@@ -144,7 +166,7 @@ def campaign_grid(*, campaign: Campaign, labels: dict[int, str]) -> Grid:
                 cell.served_by = labels.get(served_by, "")
             cells.append(cell)
         rows.append(Row(product, cells))
-    return Grid(templates, models, campaign.variants, languages, columns, rows, len(products))
+    return Grid(matrix, columns, rows)
 
 
 def campaign_summary(*, campaign: Campaign, grid: Grid) -> dict[str, Any]:

@@ -8,15 +8,11 @@ from typing import Any
 from django.db.models import Count, Max
 from django.utils import timezone
 
+from campaigns.engine.status import BREAKER_LABELS, BreakerState
 from campaigns.models import Attempt, Campaign, Provider
 
 __all__ = ["BREAKER_LABELS", "RATE_LIMIT_RECENT", "campaign_providers"]
 
-BREAKER_LABELS = {
-    "closed": "healthy",
-    "open": "breaker open: calls paused",
-    "half_open": "recovering: testing one call",
-}
 # A 429 this recent means the provider is rate limiting the campaign right now.
 RATE_LIMIT_RECENT = timedelta(seconds=60)
 
@@ -38,8 +34,8 @@ def campaign_providers(*, campaign: Campaign) -> list[dict[str, Any]]:
             {
                 "provider_id": p.id,
                 "provider": p.name,
-                "breaker": p.breaker_state or "closed",
-                "breaker_label": BREAKER_LABELS.get(p.breaker_state, p.breaker_state),
+                "breaker": p.breaker_state or BreakerState.CLOSED.value,
+                "breaker_label": BREAKER_LABELS.get(BreakerState(p.breaker_state or BreakerState.CLOSED), p.breaker_state),
                 "rate_limited": bool(row["last"] and row["last"] >= recent),
                 "rate_limited_count": row["n"],
             }

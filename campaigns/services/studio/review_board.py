@@ -137,7 +137,7 @@ def review_board(*, campaign: Campaign, filters: dict[str, Any], page_number: An
     ids = list(page.object_list)
     generations = list(
         campaign.generations.filter(product_id__in=ids, model__in=models)
-        .select_related("product", "template", "template_version", "model", "served_by")
+        .select_related("product", "template", "template_version", "model", "served_by", "prompt")
         .order_by("id")
     )
     visible = set(matching.filter(product_id__in=ids).values_list("id", flat=True))

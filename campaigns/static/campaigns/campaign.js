@@ -24,9 +24,13 @@
   var root = document.querySelector("[data-campaign]");
   if (!root || !("WebSocket" in window)) return;
 
-  var TERMINAL = { succeeded: true, failed: true, cancelled: true, skipped: true };
-  var DONE_COUNTS = ["succeeded", "failed", "cancelled", "skipped"];
-  var COUNTS = ["queued", "running", "succeeded", "failed", "cancelled", "skipped"];
+  // Status values come from the server's one definition (campaigns/engine/status.py).
+  var statuses = JSON.parse(document.getElementById("copygen-statuses").textContent);
+  var TERMINAL = {};
+  statuses.terminal.forEach(function (s) { TERMINAL[s] = true; });
+  var DONE_COUNTS = statuses.terminal;
+  var COUNTS = statuses.generation;
+  var BREAKER_LABELS = statuses.breaker_labels;
   var CLOSE_CODES = {
     4401: "You are signed out. Reload the page to sign in again.",
     4403: "You may not view this campaign.",
@@ -37,11 +41,6 @@
   var RESYNC_MIN_GAP_MS = 1000;
   var HOLD_COUNTS_MS = 3000;
   var CHART_INTERVAL_MS = 400;
-  var BREAKER_LABELS = {
-    closed: "healthy",
-    open: "breaker open: calls paused",
-    half_open: "recovering: testing one call",
-  };
 
   var plannedCells = Number(root.dataset.cells) || 0;
   var multilingual = root.dataset.multilingual === "true";
@@ -87,6 +86,8 @@
     ttft: root.querySelector("[data-testid=ttft-p50]"),
     latency: root.querySelector("[data-testid=latency-p50]"),
     tokens: root.querySelector("[data-testid=tokens]"),
+    cache: root.querySelector("[data-testid=cache]"),
+    tokensCached: root.querySelector("[data-testid=tokens-cached]"),
     live: root.querySelector("[data-live]"),
     alert: root.querySelector("[data-alert]"),
     quotaBanner: root.querySelector("[data-quota-banner]"),
@@ -208,6 +209,7 @@
     if (g.latency_ms != null) items.push(badge("cell-latency", "total " + ms(g.latency_ms), "Total latency"));
     if (g.tokens_in || g.tokens_out) {
       items.push(badge("cell-tokens", g.tokens_in + " in · " + g.tokens_out + " out", "Tokens in / out"));
+      if (g.tokens_cached) items.push(badge("cell-cached", g.tokens_cached + " cached", "Prompt tokens served from the provider's cache"));
     }
     if (g.cost_source) {
       var estimated = g.cost_source === "estimated";
@@ -220,8 +222,8 @@
         )
       );
     }
-    // A snapshot names the model that wrote the text served_by_id; generation.finished, model_id.
-    var servedBy = "served_by_id" in g ? g.served_by_id : g.model_id;
+    // model_id is the cell's model; served_by_id the one that wrote the text (a fallback, if used).
+    var servedBy = g.served_by_id;
     if (servedBy != null && servedBy !== cell.modelId) {
       var label = modelLabels[servedBy] || "model " + servedBy;
       items.push(badge("cell-served-by", "via " + label, "Written by the fallback model", "badge-fallback"));
@@ -411,6 +413,10 @@
     }
     if (c.tokens_in != null) el.tokens.textContent = c.tokens_in + " / " + c.tokens_out;
     updatePassing(c);
+    if (c.cache_hit_ratio != null && el.cache) {
+      el.cache.textContent = Math.round(100 * c.cache_hit_ratio) + "% cached";
+      el.tokensCached.textContent = c.tokens_cached;
+    }
     setCampaignStatus(c.status);
   }
 

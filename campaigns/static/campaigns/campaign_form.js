@@ -26,6 +26,8 @@
     budget: form.querySelector("[data-estimate-budget]"),
     assumption: form.querySelector("[data-estimate-assumption]"),
     inline: form.querySelector("[data-estimate-inline]"),
+    compare: form.querySelector("[data-estimate-compare]"),
+    compareRows: form.querySelector("[data-estimate-compare-rows]"),
   };
   var lastBody = null;
 
@@ -77,8 +79,33 @@
     est.body.hidden = true;
     est.budget.hidden = true;
     est.assumption.hidden = true;
+    if (est.compare) est.compare.hidden = true;
     est.inline.textContent = "";
     est.state.textContent = "";
+  }
+
+  function showComparison(comparison) {
+    if (!est.compare) return;
+    var chosen = new Set(
+      Array.prototype.map.call(form.querySelectorAll("input[name=models]:checked"), function (box) {
+        return Number(box.value);
+      })
+    );
+    var rows = comparison.map(function (row) {
+      var tr = document.createElement("tr");
+      var th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = row.model + (chosen.has(row.model_id) ? " (chosen)" : "");
+      tr.append(
+        th,
+        td("$" + row.expected_usd, "num num-col"),
+        td("$" + row.worst_case_usd, "num num-col"),
+        td(row.price_source, "muted small")
+      );
+      return tr;
+    });
+    est.compareRows.replaceChildren.apply(est.compareRows, rows);
+    est.compare.hidden = rows.length === 0;
   }
 
   function showEstimate(result) {
@@ -96,6 +123,7 @@
       return tr;
     });
     est.rows.replaceChildren.apply(est.rows, rows);
+    showComparison(result.comparison || []);
     est.cells.textContent = result.cells.toLocaleString();
     est.expected.textContent = "$" + result.expected_usd;
     est.worst.textContent = "$" + result.worst_case_usd;

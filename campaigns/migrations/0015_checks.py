@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0010_liquid_templates'),
+        ('campaigns', '0014_launch_prompts_required'),
     ]
 
     operations = [
