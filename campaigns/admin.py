@@ -9,11 +9,13 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet, Sum
 from django.http import HttpRequest
 
+from campaigns.engine.checks import PRESETS
 from campaigns.forms import AttributesField as AttributesFormField
 from campaigns.models import (
     ApiToken,
     Attempt,
     AttributesField,
+    BannedTerm,
     Campaign,
     CampaignPrice,
     Generation,
@@ -215,12 +217,51 @@ class ProductAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ["name", "description"]
 
 
+class PromptTemplateForm(forms.ModelForm):  # type: ignore[type-arg]
+    preset = forms.ChoiceField(
+        required=False, choices=[("", "—"), *[(name, name.replace("_", " ")) for name in PRESETS]],
+        help_text="a channel preset: its checks are put before those listed in checks",
+    )
+
+    class Meta:
+        model = PromptTemplate
+        fields = ["name", "system_prompt", "body", "checks", "owner"]
+
+    def clean(self) -> dict[str, Any]:
+        from django.core.exceptions import ValidationError
+
+        from campaigns.services.checks import checks_from_input
+        from campaigns.services.errors import InvalidInput
+
+        data = super().clean()
+        if data.get("preset"):
+            try:
+                data["checks"] = checks_from_input(data.get("checks") or [], data["preset"])
+            except InvalidInput as exc:
+                raise ValidationError({"checks": exc.message}) from exc
+            self.instance.checks = data["checks"]
+        return data
+
+
 @admin.register(PromptTemplate)
 class PromptTemplateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["name", "owner", "needs_attention", "updated_at"]
+    form = PromptTemplateForm
+    list_display = ["name", "checks_count", "owner", "needs_attention", "updated_at"]
     list_filter = ["needs_attention"]
     search_fields = ["name", "body"]
     readonly_fields = ["needs_attention", "attention_reason"]
+
+    @admin.display(description="checks")
+    def checks_count(self, obj: PromptTemplate) -> int:
+        return len(obj.checks or [])
+
+
+@admin.register(BannedTerm)
+class BannedTermAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Terms no copy may contain: every campaign launched after a change checks for them."""
+
+    list_display = ["term", "note", "created_at"]
+    search_fields = ["term", "note"]
 
 
 class AttemptInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -228,8 +269,9 @@ class AttemptInline(admin.TabularInline):  # type: ignore[type-arg]
     extra = 0
     can_delete = False
     max_num = 0
-    fields = ["number", "model", "engine", "status_code", "error", "duration_ms", "ttft_ms", "tokens_in",
-              "tokens_out", "tokens_cached", "tokens_cache_write", "tokens_reasoning", "cost_usd", "cost_source"]
+    fields = ["number", "rewrite", "model", "engine", "status_code", "error", "duration_ms", "ttft_ms", "tokens_in",
+              "tokens_out", "tokens_cached", "tokens_cache_write", "tokens_reasoning", "cost_usd", "cost_source",
+              "text", "checks_passed", "check_results", "kept"]
     readonly_fields = fields
 
 
@@ -239,8 +281,9 @@ class GenerationInline(admin.TabularInline):  # type: ignore[type-arg]
     can_delete = False
     show_change_link = True
     max_num = 0
-    fields = ["product", "template", "model", "variant", "status", "tokens_in", "tokens_out", "tokens_cached",
-              "tokens_reasoning", "cost_usd", "cost_source", "ttft_ms", "latency_ms", "attempts", "error"]
+    fields = ["product", "template", "model", "variant", "status", "checks_passed", "tokens_in", "tokens_out",
+              "tokens_cached", "tokens_reasoning", "cost_usd", "cost_source", "ttft_ms", "latency_ms", "attempts",
+              "error"]
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Generation]:
@@ -305,9 +348,9 @@ class CampaignAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(Generation)
 class GenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["id", "campaign", "product", "template", "model", "variant", "status", "cost_usd",
-                    "cost_source", "ttft_ms", "latency_ms", "attempts"]
-    list_filter = ["status", "cost_source", "model", "campaign"]
+    list_display = ["id", "campaign", "product", "template", "model", "variant", "status", "checks_passed",
+                    "cost_usd", "cost_source", "ttft_ms", "latency_ms", "attempts"]
+    list_filter = ["status", "checks_passed", "cost_source", "model", "campaign"]
     search_fields = ["text", "error"]
     list_select_related = ["campaign", "product", "template", "model"]
     readonly_fields = [f.name for f in Generation._meta.fields]

@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 
+from campaigns.engine.checks import PRESETS
 from campaigns.models import Campaign, Generation, LLMModel, Product, PromptTemplate, Team
 from campaigns.services.imports import MAX_FILE_BYTES
 from campaigns.services.products import MAX_ATTRIBUTES_BYTES, MAX_ATTRIBUTES_DEPTH, json_too_deep
@@ -87,16 +88,68 @@ class ProductForm(forms.ModelForm):
         help_texts = {"language": "A language code or name, rendered as {{ language }}."}
 
 
+CHECKS_HELP = (
+    'A JSON list, e.g. [{"kind": "max_chars", "value": 30, "counting": "google_ads"}, '
+    '{"kind": "must_include", "terms": ["{{ product.name }}"]}, {"kind": "language"}]. '
+    "Kinds: max_chars, min_chars, max_words, min_words, max_lines, sms, must_include, must_not_include, "
+    "regex, language, format."
+)
+
+
+class ChecksField(forms.JSONField):
+    """A checks list shown one check per line."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list) and value and not isinstance(value, forms.fields.InvalidJSONInput):
+            lines = ",\n".join("  " + json.dumps(check, ensure_ascii=False) for check in value)
+            return f"[\n{lines}\n]"
+        return super().prepare_value(value)
+
+
 class PromptTemplateForm(forms.ModelForm):
     """Unknown variables and syntax errors come back from ``PromptTemplate.clean`` per field."""
 
+    preset = forms.ChoiceField(
+        label="Channel preset",
+        required=False,
+        choices=[("", "None"), *[(name, name.replace("_", " ").capitalize()) for name in PRESETS]],
+        help_text="Adds the channel's checks (its length rule and format) before those listed below.",
+    )
+
     class Meta:
         model = PromptTemplate
-        fields = ["name", "system_prompt", "body"]
+        fields = ["name", "system_prompt", "body", "preset", "checks"]
+        labels = {"checks": "Checks"}
+        help_texts = {"checks": CHECKS_HELP}
+        field_classes = {"checks": ChecksField}
         widgets = {
             "system_prompt": forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "class": "mono"}),
             "body": forms.Textarea(attrs={"rows": 10, "spellcheck": "false", "class": "mono"}),
+            "checks": forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "mono"}),
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["checks"].required = False
+
+    def clean_checks(self) -> Any:
+        checks = self.cleaned_data.get("checks")
+        return [] if checks in (None, "") else checks
+
+    def clean(self) -> dict[str, Any]:
+        from campaigns.services.checks import checks_from_input
+        from campaigns.services.errors import InvalidInput
+
+        data = super().clean()
+        preset = data.get("preset")
+        if preset and "checks" in data:
+            try:
+                data["checks"] = checks_from_input(data["checks"], preset)
+            except InvalidInput as exc:
+                self.add_error("checks", exc.message)
+            else:
+                self.instance.checks = data["checks"]
+        return data
 
 
 class ProductChoiceField(forms.ModelMultipleChoiceField):
@@ -150,6 +203,11 @@ class CampaignForm(forms.Form):
         validators=[MinValueValidator(0.0), MaxValueValidator(2.0)],
         widget=forms.NumberInput(attrs={"step": "0.1", "min": "0", "max": "2"}),
     )
+    rewrites = forms.IntegerField(
+        initial=1, min_value=0, max_value=3, required=False,
+        help_text="Times a cell whose copy fails its template's checks is written again, with the reasons (0–3); "
+        "each rewrite is billed.",
+    )
     budget_usd = forms.DecimalField(
         label="Budget (USD)",
         initial=Decimal("5"),
@@ -192,6 +250,7 @@ class CampaignForm(forms.Form):
             "max_tokens": data["max_tokens"],
             "temperature": data["temperature"],
             "budget_usd": data["budget_usd"],
+            "rewrites": data["rewrites"] if data.get("rewrites") is not None else 1,
         }
 
     def add_service_error(self, field: str, message: str) -> None:
@@ -235,6 +294,7 @@ class ProductImportForm(forms.Form):
 
 
 YES_NO = [("", "Any"), ("yes", "Approved"), ("no", "Not approved")]
+CHECKS_CHOICES = [("", "Any"), ("pass", "Passing"), ("fail", "Failing")]
 
 
 class ReviewFilterForm(forms.Form):
@@ -245,6 +305,7 @@ class ReviewFilterForm(forms.Form):
     status = forms.ChoiceField(required=False)
     rating = forms.ChoiceField(required=False)
     approved = forms.ChoiceField(required=False, choices=YES_NO)
+    checks = forms.ChoiceField(required=False, choices=CHECKS_CHOICES, label="Checks")
 
     def __init__(self, *args: Any, campaign: Campaign, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -266,6 +327,7 @@ class ReviewFilterForm(forms.Form):
             data = dict(self.cleaned_data)
         approved = data.get("approved")
         data["approved"] = {"yes": True, "no": False}.get(approved or "")
+        data["checks_passed"] = {"pass": True, "fail": False}.get(data.pop("checks", None) or "")
         return data
 
     @property

@@ -13,6 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from campaigns.crypto import EncryptedTextField
+from campaigns.engine.checks import CheckSpecError, checks_dump, checks_parse
 from campaigns.engine.status import TERMINAL as TERMINAL_STATUSES
 from campaigns.engine.status import BreakerState, GenerationStatus
 from campaigns.providers.base import OPENAI, PRESETS, PROMPT_FORMAT_NAMES, PROTOCOLS, TARGET_PATTERN, TRITON_GRPC
@@ -84,6 +85,9 @@ class PromptTemplate(models.Model):
     name = models.CharField(max_length=200)
     system_prompt = models.TextField(blank=True)
     body = models.TextField()
+    checks = models.JSONField(
+        default=list, blank=True, help_text='copy checks run on every cell, e.g. [{"kind": "max_chars", "value": 30}]'
+    )
     needs_attention = models.BooleanField(
         default=False,
         help_text="kept as it was by a migration that could not convert it; refused at launch until saved again",
@@ -108,6 +112,10 @@ class PromptTemplate(models.Model):
                 validate_template_source(getattr(self, field))
             except ValidationError as exc:
                 errors[field] = exc.messages[0]
+        try:
+            self.checks = checks_validate(self.checks)
+        except ValidationError as exc:
+            errors["checks"] = exc.messages[0]
         if errors:
             raise ValidationError(errors)
 
@@ -120,6 +128,40 @@ class PromptTemplate(models.Model):
         super().save(*args, **kwargs)  # type: ignore[arg-type]
 
 
+def checks_validate(raw: object) -> list[dict[str, object]]:
+    """A checks list validated, with defaults filled in (and its terms' template syntax checked)."""
+    try:
+        checks = checks_parse(raw)
+    except CheckSpecError as exc:
+        raise ValidationError(str(exc)) from exc
+    for i, check in enumerate(checks):
+        for j, term in enumerate(getattr(check, "terms", ())):
+            try:
+                validate_template_source(term)
+            except ValidationError as exc:
+                raise ValidationError(f"checks[{i}].terms[{j}]: {exc.messages[0]}") from exc
+    return checks_dump(checks)
+
+
+class BannedTerm(models.Model):
+    """A term no copy of the organisation may contain: every campaign checks for these."""
+
+    term = models.CharField(max_length=200, unique=True, help_text="case-insensitive; whole words where the script has them")
+    note = models.CharField(max_length=200, blank=True, help_text="why it is banned (a competitor, a legal claim…)")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["term"]
+
+    def __str__(self) -> str:
+        return self.term
+
+    def clean(self) -> None:
+        self.term = self.term.strip()
+        if not self.term:
+            raise ValidationError({"term": "a banned term must not be blank"})
+
+
 class TemplateVersion(models.Model):
     """The text of a template as a campaign pinned it: editing the template later leaves it be."""
 
@@ -128,6 +170,7 @@ class TemplateVersion(models.Model):
     name = models.CharField(max_length=200)
     system_prompt = models.TextField(blank=True)
     body = models.TextField()
+    checks = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -420,6 +463,10 @@ class Campaign(models.Model):
     reserved_usd = models.DecimalField(**MONEY, default=Decimal(0))
     spent_usd = models.DecimalField(**MONEY, default=Decimal(0))
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    rewrites = models.PositiveSmallIntegerField(
+        default=1, validators=[MaxValueValidator(3)],
+        help_text="times a cell that fails its checks is generated again, with the reasons as feedback",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     launched_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -537,6 +584,10 @@ class Generation(models.Model):
     approved = models.BooleanField(default=False)
     approved_at = models.DateTimeField(null=True, blank=True)
     edited_text = models.TextField(blank=True, help_text="the reviewer's edit; the generated text is kept as is")
+    # Copy checks: pinned at launch (terms rendered for the product, banned terms added).
+    checks = models.JSONField(default=list, blank=True)
+    checks_passed = models.BooleanField(null=True, blank=True, help_text="null while running")
+    check_failures = models.JSONField(default=list, blank=True, help_text="the reasons the kept attempt failed")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -576,6 +627,11 @@ class Attempt(models.Model):
     tokens_reasoning = models.PositiveIntegerField(default=0)
     cost_usd = models.DecimalField(**MONEY, default=Decimal(0))
     cost_source = models.CharField(max_length=10, blank=True)
+    rewrite = models.PositiveSmallIntegerField(default=0, help_text="0: the first writing; n: the n-th rewrite")
+    text = models.TextField(blank=True, help_text="the copy this attempt wrote (checked attempts)")
+    checks_passed = models.BooleanField(null=True, blank=True)
+    check_results = models.JSONField(default=list, blank=True, help_text="[{kind, passed, reason?, note?}]")
+    kept = models.BooleanField(default=False, help_text="the attempt whose copy the generation keeps")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

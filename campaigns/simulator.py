@@ -9,7 +9,10 @@ Behaviour comes from three places, later ones winning:
 
 1. the server's :class:`SimConfig` (``manage.py llm_simulator --ttft-ms … --fault-rate …``);
 2. directives in the model name: ``demo-fast@ttft=150,gap=15,len=60,fault=cut,lang=ja``
-   (``stamp=1`` writes the send time of the first token into it, for latency benchmarks);
+   (``stamp=1`` writes the send time of the first token into it, for latency benchmarks;
+   ``first=long`` / ``first=lang`` / ``first=long+lang`` writes copy four times too long and/or
+   in another language until the request carries copy-check feedback, then obeys it: short
+   enough for the limit the feedback names, in the model's language);
 3. a queue of one-shot faults, pushed with ``POST /_sim/faults {"faults": ["429", "500"]}``
    (or :meth:`Simulator.push_faults`), consumed one per request.
 
@@ -45,6 +48,7 @@ import asyncio
 import hashlib
 import json
 import random
+import re
 import threading
 import time
 import uuid
@@ -64,7 +68,13 @@ WORDS_EN = (
 ).split()
 WORDS_JA = "毎日 の 暮らし に 寄り添う 上質 な デザイン 心地よい 使い やすさ 長く 愛せる 一品 です 。".split()
 WORDS_ZH = "精心 设计 的 日常 好物 舒适 耐用 简约 优雅 让 生活 更 美好 。".split()
-VOCAB = {"en": WORDS_EN, "ja": WORDS_JA, "zh": WORDS_ZH}
+WORDS_FR = (
+    "une création élégante pour chaque jour avec douceur et confiance qui dure longtemps légère "
+    "fraîche naturelle pensée pour vous partout où la vie vous emmène simplement belle"
+).split()
+VOCAB = {"en": WORDS_EN, "ja": WORDS_JA, "zh": WORDS_ZH, "fr": WORDS_FR}
+FEEDBACK_HEADER = "Your copy did not pass these checks:"
+"""How the engine's rewrite requests begin (campaigns.engine.checks.FEEDBACK_HEADER)."""
 FAULTS = ("429", "500", "503", "401", "400", "cut", "nousage", "malformed", "empty", "error_event")
 
 
@@ -89,6 +99,9 @@ class SimConfig:
     api_key: str = ""
     """If set, requests must send it as a bearer token."""
     seed: int = 0
+    first: str = ""
+    """Misbehave on a first attempt (no check feedback in the request): ``long``, ``lang`` or
+    ``long+lang``; a request with feedback gets compliant copy."""
     stamp: bool = False
     usage_shape: str = "openai"
     """How usage is reported: "openai", "deepseek" or "openrouter"."""
@@ -116,7 +129,7 @@ def parse_model_directives(model: str, base: SimConfig) -> SimConfig:
             changes[key] = float(value)
         elif key in {"length", "retry_after_ms", "reasoning"}:
             changes[key] = int(value)
-        elif key in {"fault", "lang", "framing", "usage_shape"}:
+        elif key in {"fault", "lang", "framing", "usage_shape", "first"}:
             changes[key] = value.strip()
         elif key in {"stamp", "cache", "reasoner"}:
             changes[key] = value.strip().lower() not in {"", "0", "false", "no"}
@@ -348,6 +361,9 @@ class Simulator:
         visible_max = max_tokens - reasoning
         length = max(1, min(visible_max, round(cfg.length * _spread(rng, cfg.jitter))))
         tokens = _make_tokens(rng, cfg.lang, length)
+        if cfg.first:
+            tokens = _first_or_fixed(rng, cfg, messages, length, visible_max)
+            length = len(tokens)
         finish_reason = "length" if length == visible_max and cfg.length * (1 + cfg.jitter) >= visible_max else "stop"
         response_id = f"chatcmpl-sim-{uuid.uuid4().hex[:20]}"
         cached, written = self.prefix_cache.lookup_and_store(model, messages)
@@ -366,8 +382,11 @@ class Simulator:
                 "usage": usage,
             })
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        return await self._stream(request, cfg, rng, model, response_id, tokens, usage, include_usage,
-                                  finish_reason, fault)
+        response = await self._stream(request, cfg, rng, model, response_id, tokens, usage, include_usage,
+                                      finish_reason, fault)
+        if cfg.first and _feedback(messages) is not None and response_id in self.completions:
+            self.completions[response_id]["messages"] = messages  # a rewrite request, as it was sent
+        return response
 
     async def _stream(self, request: web.Request, cfg: SimConfig, rng: random.Random, model: str,
                       response_id: str, tokens: list[str], usage: dict[str, Any], include_usage: bool,
@@ -538,11 +557,37 @@ def _spread(rng: random.Random, jitter: float) -> float:
     return max(0.0, 1.0 + rng.uniform(-jitter, jitter)) if jitter else 1.0
 
 
+def _feedback(messages: list[dict[str, Any]]) -> str | None:
+    last = messages[-1] if messages else {}
+    content = str(last.get("content") or "")
+    return content if last.get("role") == "user" and content.startswith(FEEDBACK_HEADER) else None
+
+
+def _first_or_fixed(
+    rng: random.Random, cfg: SimConfig, messages: list[dict[str, Any]], length: int, max_tokens: int
+) -> list[str]:
+    """``first=…``: off copy on a first attempt, copy that obeys the feedback on a rewrite."""
+    feedback = _feedback(messages)
+    if feedback is None:
+        kinds = set(cfg.first.split("+"))
+        lang = ("fr" if cfg.lang != "fr" else "en") if "lang" in kinds else cfg.lang
+        return _make_tokens(rng, lang, min(max_tokens, length * 4 if "long" in kinds else length))
+    limits = [int(n) for n in re.findall(r"the limit is (\d+)", feedback)]
+    budget = min(limits) if limits else None
+    tokens: list[str] = []
+    for token in _make_tokens(rng, cfg.lang, min(max_tokens, length)):
+        if budget is not None and len("".join(tokens + [token])) > budget:
+            break
+        tokens.append(token)
+    return tokens or _make_tokens(rng, cfg.lang, 1)
+
+
 def _make_tokens(rng: random.Random, lang: str, length: int) -> list[str]:
     vocab = VOCAB.get(lang, WORDS_EN)
-    sep = " " if lang == "en" else ""
+    spaced = lang in ("en", "fr")
+    sep = " " if spaced else ""
     tokens = [rng.choice(vocab) for _ in range(length)]
-    if lang == "en" and tokens:
+    if spaced and tokens:
         tokens[0] = tokens[0].capitalize()
         return [tokens[0]] + [sep + t for t in tokens[1:]]
     return tokens

@@ -17,15 +17,17 @@ STORED = {
     "id": 1, "product_id": 2, "template_id": 3, "model_id": 4, "variant": 0, "language": "", "served_by_id": 5,
     "status": "succeeded", "text": "Copy.", "ttft_ms": 1.0, "latency_ms": 2.0, "tokens_in": 3, "tokens_out": 4,
     "tokens_cached": 2, "tokens_reasoning": 1, "cost_usd": "0.0001", "cost_source": "reported", "attempts": 1, "error": "", "rating": "", "approved": False,
-    "edited_text": "",
+    "edited_text": "", "checks_passed": False, "check_failures": ["over 30 characters (34)"],
 }
 PROGRESS = {
-    "total": 1, "queued": 0, "running": 0, "succeeded": 1, "failed": 0, "cancelled": 0, "skipped": 0, "pending": 0,
+    "total": 1, "queued": 0, "running": 0, "succeeded": 1, "failed": 0, "cancelled": 0, "skipped": 0, "passing": 0,
+    "failing_checks": 1, "cost_per_passing_usd": None, "pending": 0,
     "tokens_in": 3, "tokens_out": 4, "tokens_cached": 2, "tokens_reasoning": 1, "cache_hit_ratio": 0.6667, "spend_usd": "0.0001", "budget_usd": "1", "status": "completed",
 }
 BUILT = [
     ev.generation_started(9, 1),
     ev.generation_delta(9, 1, offset=0, text="Co"),
+    ev.generation_rewrite(9, 1, rewrite=1, check_failures=["over 30 characters (34)"]),
     ev.generation_finished(9, STORED),  # type: ignore[arg-type]
     ev.campaign_progress(9, PROGRESS),
     ev.campaign_finished(9, PROGRESS),

@@ -58,6 +58,7 @@ def campaign_out(campaign: Campaign, stats: dict[str, Any] | None = None) -> dic
     """A campaign with its statistics, as ``CampaignOut`` (queries the database)."""
     return {
         **{f: getattr(campaign, f) for f in ("id", "name", "team_id", "variants", "max_tokens", "temperature")},
+        "rewrites": campaign.rewrites,
         **{f: getattr(campaign, f) for f in ("created_at", "launched_at", "finished_at")},
         **(stats if stats is not None else campaign_stats(campaign)),
         "languages": list(campaign.languages or []),
@@ -91,7 +92,7 @@ async def _campaign(request: HttpRequest, campaign_id: int) -> Campaign:
 
 def filter_generations(generations: Any, filters: GenerationFilters) -> Any:
     """Apply the generation filters and ordering of ``filters`` to a queryset."""
-    exact = ("status", "product_id", "template_id", "model_id", "approved", "rating")
+    exact = ("status", "product_id", "template_id", "model_id", "approved", "rating", "checks_passed")
     conditions = {name: getattr(filters, name) for name in exact if getattr(filters, name) is not None}
     if filters.language:
         conditions["language"] = filters.language

@@ -35,6 +35,7 @@ from campaigns.schemas import (
     PromptTemplateOut,
     PromptTemplatePatch,
 )
+from campaigns.services.checks import template_fields
 from campaigns.services.imports import MAX_FILE_BYTES, import_parse, products_import
 from campaigns.services.products import product_save
 
@@ -137,7 +138,7 @@ async def template_list(request: HttpRequest, filters: Query[PromptTemplateFilte
     openapi_extra=links(201, "template_id", "template_detail", "template_update", "template_delete"),
 )
 async def template_create(request: HttpRequest, payload: PromptTemplateIn) -> Status:
-    return Status(201, await asave(PromptTemplate(owner=user_of(request)), **payload.dict()))
+    return Status(201, await asave(PromptTemplate(owner=user_of(request)), **template_fields(payload.dict())))
 
 
 @router.get("/templates/{template_id}", response=responses(200, PromptTemplateOut, 404), tags=["templates"])
@@ -150,7 +151,7 @@ async def template_detail(request: HttpRequest, template_id: ObjectId) -> Prompt
 )
 async def template_update(request: HttpRequest, template_id: ObjectId, payload: PromptTemplatePatch) -> PromptTemplate:
     template = await aget_or_404(PromptTemplate.objects.all(), template_id, "template")
-    return await asave(template, **payload.dict(exclude_unset=True))
+    return await asave(template, **template_fields(payload.dict(exclude_unset=True)))
 
 
 @router.delete("/templates/{template_id}", response=responses(204, None, 404, 409), auth=WRITE, tags=["templates"])

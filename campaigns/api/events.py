@@ -19,7 +19,9 @@ router = ApiRouter(auth=READ)
 EVENTS_HELP = """\
 A `text/event-stream` of the campaign's events, the same as the websocket's:
 `campaign.progress`, `generation.started`, `generation.delta` (`{id, offset, text}`),
-`generation.finished` (the whole result), `provider.status` and `campaign.finished`,
+`generation.rewrite` (`{id, rewrite, check_failures}`: the cell failed its checks and is written
+again, its text starts afresh), `generation.finished` (the whole result, with `checks_passed` and
+`check_failures`), `provider.status` and `campaign.finished`,
 after which the stream ends. Each message is `event: <type>` and `data: <the event as JSON>`.
 
 It opens with the state in the database: `campaign.progress`, then `generation.finished`

@@ -10,6 +10,7 @@ Event tree (one channel-layer group per campaign)::
     Event
     ├── GenerationStarted    generation.started    a cell began running (in this engine)
     ├── GenerationDelta      generation.delta      text that streamed in, placed by ``offset``
+    ├── GenerationRewrite    generation.rewrite    a cell failed its checks and is written again
     ├── GenerationFinished   generation.finished   the generation as stored (sent only once written)
     ├── CampaignProgress     campaign.progress     counts, spend and status, from the database
     ├── CampaignFinished     campaign.finished     the campaign has nothing left to run
@@ -38,6 +39,7 @@ __all__ = [
     "Event",
     "GenerationDelta",
     "GenerationFinished",
+    "GenerationRewrite",
     "GenerationStarted",
     "ProviderStatus",
     "QuotaWarning",
@@ -48,6 +50,7 @@ __all__ = [
     "describe_protocol",
     "generation_delta",
     "generation_finished",
+    "generation_rewrite",
     "generation_started",
     "provider_status",
     "quota_warning",
@@ -70,6 +73,16 @@ class GenerationDelta(TypedDict):
     text: str
     resync: bool
     """True when this is the whole text so far, resent to a viewer that just joined (offset 0)."""
+
+
+class GenerationRewrite(TypedDict):
+    type: Literal["generation.rewrite"]
+    campaign_id: int
+    id: int
+    rewrite: int
+    """Which rewrite starts (1 for the first); the cell's text starts afresh at offset 0."""
+    check_failures: list[str]
+    """Why the previous copy failed its checks."""
 
 
 class StoredGeneration(TypedDict):
@@ -99,6 +112,10 @@ class StoredGeneration(TypedDict):
     rating: str
     approved: bool
     edited_text: str
+    checks_passed: bool | None
+    """Whether the kept copy passed the template's checks; None when not checked (yet)."""
+    check_failures: list[str]
+    """Why the kept copy failed its checks (empty when it passed)."""
 
 
 class GenerationFinished(StoredGeneration):
@@ -115,6 +132,12 @@ class _Progress(TypedDict):
     failed: int
     cancelled: int
     skipped: int
+    passing: int
+    """Generations whose copy passed its checks."""
+    failing_checks: int
+    """Generations whose copy failed its checks."""
+    cost_per_passing_usd: str | None
+    """Spend per passing generation; None before any."""
     pending: int
     tokens_in: int
     tokens_out: int
@@ -162,7 +185,7 @@ class QuotaWarning(TypedDict):
 
 
 Event = (
-    GenerationStarted | GenerationDelta | GenerationFinished | CampaignProgress | CampaignFinished | ProviderStatus
+    GenerationStarted | GenerationDelta | GenerationRewrite | GenerationFinished | CampaignProgress | CampaignFinished | ProviderStatus
     | QuotaWarning
 )
 
@@ -176,6 +199,7 @@ class CampaignBatch(TypedDict):
 EVENT_TYPES: dict[str, type] = {
     "generation.started": GenerationStarted,
     "generation.delta": GenerationDelta,
+    "generation.rewrite": GenerationRewrite,
     "generation.finished": GenerationFinished,
     "campaign.progress": CampaignProgress,
     "campaign.finished": CampaignFinished,
@@ -197,6 +221,15 @@ def generation_delta(
     return {
         "type": "generation.delta", "campaign_id": campaign_id, "id": generation_id, "offset": offset,
         "text": text, "resync": resync,
+    }
+
+
+def generation_rewrite(
+    campaign_id: int, generation_id: int, *, rewrite: int, check_failures: Sequence[str]
+) -> GenerationRewrite:
+    return {
+        "type": "generation.rewrite", "campaign_id": campaign_id, "id": generation_id, "rewrite": rewrite,
+        "check_failures": list(check_failures),
     }
 
 

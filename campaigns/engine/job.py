@@ -7,11 +7,12 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import httpx
 
+from campaigns.engine.checks import CheckReport, CheckSuite, feedback_message, measure
 from campaigns.engine.costs import estimate_input_tokens, estimate_tokens, worst_case_input_tokens
 from campaigns.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits, RateLimitTooSmall
 from campaigns.engine.retry import RetryPolicy
@@ -53,6 +54,8 @@ class JobContext:
     """Reserve more money for a job (for a fallback model); False if the budget can't."""
     rng: random.Random = field(default_factory=random.Random)
     on_rate_limited: Callable[[ModelSpec], None] | None = None
+    on_rewrite: Callable[[Job, int, list[str]], None] | None = None
+    """A cell failed its checks and is being written again (rewrite number, reasons)."""
     grpc: TritonGrpc = field(default_factory=TritonGrpc)
     """Triton gRPC channels of this engine, one per provider per event loop."""
 
@@ -73,6 +76,10 @@ def _triton_endpoint(model: ModelSpec) -> TritonEndpoint | None:
                           preset=model.preset, prompt_format=model.prompt_format)
 
 
+class StoppedEarly(Exception):
+    """The stream was stopped: the copy is already too long to pass a length check."""
+
+
 @dataclass
 class _Run:
     job: Job
@@ -84,12 +91,24 @@ class _Run:
     attempt_started: float = 0.0
     completion: Completion | None = None
     error: ProviderError | None = None
+    rewrite: int = 0
+    stream_limit: tuple[int, str] | None = None
+    """(length, counting): stop the stream once the copy is longer (a length check's stop margin)."""
+    measured: int = 0
+    kept_report: CheckReport | None = None
 
     def delta(self, piece: str) -> None:
         if self.first_delta_at is None:
             self.first_delta_at = time.monotonic()
         self.parts.append(piece)
         self.on_delta(piece)
+        if self.stream_limit is not None:
+            # Summed piece by piece (a grapheme split across pieces counts twice at most):
+            # the margin absorbs that, and it is cheap on every delta.
+            limit, counting = self.stream_limit
+            self.measured += measure(piece, counting)
+            if self.measured > limit:
+                raise StoppedEarly(f"stopped early: longer than {limit} characters")
 
     @property
     def text(self) -> str:
@@ -105,12 +124,77 @@ async def run_job(job: Job, ctx: JobContext, *, on_delta: Callable[[str], None])
     """
     run = _Run(job=job, on_delta=on_delta, model=job.model)
     started = time.monotonic()
+    suite = _suite(job)
+    run.stream_limit = suite.stream_limit if suite is not None else None
     try:
         status = await _attempts(run, ctx)
+        if suite is not None and status == "succeeded":
+            status = await _check_and_rewrite(run, ctx, suite)
     except asyncio.CancelledError:
         _close_attempt(run, error="interrupted: cancelled while running")
         return _result(run, "cancelled", started)
     return _result(run, status, started)
+
+
+def _suite(job: Job) -> CheckSuite | None:
+    if not job.checks:
+        return None
+    try:
+        return CheckSuite.from_json(job.checks, language=job.language)
+    except ValueError:  # validated when saved: only a bug gets here
+        log.exception("job %s: its checks do not validate; not checked", job.id)
+        return None
+
+
+@dataclass
+class _Best:
+    report: CheckReport
+    completion: Completion | None
+    attempt: AttemptRecord
+    model: ModelSpec | None
+
+
+async def _check_and_rewrite(run: _Run, ctx: JobContext, suite: CheckSuite) -> str:
+    """Check the copy; while it fails and rewrites are left (and the budget covers one), write
+    it again with the reasons as feedback. The cell keeps the best attempt: all checks
+    passed, else the fewest failures (the earliest of equals)."""
+    best: _Best | None = None
+    first_messages = list(run.job.messages)
+    while True:
+        # Checks are CPU work (a language detector, regexes): off the event loop.
+        report = await asyncio.to_thread(suite.run, run.text)
+        attempt = run.attempts[-1]
+        attempt.text, attempt.checks_passed = report.text, report.passed
+        attempt.check_results = [r.as_json() for r in report.results]
+        if best is None or len(report.failures) < len(best.report.failures):
+            best = _Best(report, run.completion, attempt, run.model)
+        if report.passed or run.rewrite >= run.job.rewrites:
+            break
+        messages = [
+            *first_messages,
+            {"role": "assistant", "content": report.text},
+            {"role": "user", "content": feedback_message(report.failures)},
+        ]
+        model = run.model or run.job.model
+        worst = model.worst_case_usd(messages, run.job.max_tokens)
+        if not await ctx.reserve(run.job, worst):
+            attempt.check_results.append(
+                {"kind": "rewrite", "passed": False, "note": "rewrite skipped: the budget cannot cover another attempt"}
+            )
+            break
+        run.rewrite += 1
+        run.job = replace(run.job, messages=messages)
+        run.parts, run.completion, run.error, run.measured = [], None, None, 0
+        if ctx.on_rewrite is not None:
+            ctx.on_rewrite(run.job, run.rewrite, report.failures)
+        log.info("job %s: rewrite %d (%s)", run.job.id, run.rewrite, "; ".join(report.failures))
+        if await _attempts(run, ctx) != "succeeded":
+            run.error = None  # the rewrite failed; the cell keeps the copy it has
+            break
+    best.attempt.kept = True
+    run.parts, run.completion, run.model = [best.report.text], best.completion, best.model
+    run.kept_report = best.report
+    return "succeeded"
 
 
 async def _attempts(run: _Run, ctx: JobContext) -> str:
@@ -177,7 +261,9 @@ async def _attempt(run: _Run, ctx: JobContext) -> None:
     model = run.model
     run.attempt_started = time.monotonic()
     run.first_delta_at = None
-    run.attempts.append(AttemptRecord(number=run.job.attempts_before + len(run.attempts) + 1, model_id=model.id))
+    run.attempts.append(
+        AttemptRecord(number=run.job.attempts_before + len(run.attempts) + 1, model_id=model.id, rewrite=run.rewrite)
+    )
     request = ChatRequest(
         provider=model.provider.name,
         base_url=model.provider.base_url,
@@ -194,7 +280,13 @@ async def _attempt(run: _Run, ctx: JobContext) -> None:
         extra_body=model.extra_body,
         triton=_triton_endpoint(model),
     )
-    run.completion = await provider_for(ctx, model).stream_chat(request, on_delta=run.delta)
+    try:
+        run.completion = await provider_for(ctx, model).stream_chat(request, on_delta=run.delta)
+    except StoppedEarly as exc:
+        # The upstream stream is closed; the attempt is billed as received (estimated).
+        run.completion = Completion(text=run.text, usage=None, finish_reason="stopped_early")
+        _close_attempt(run, completion=None, error=str(exc))
+        return
     _close_attempt(run, completion=run.completion)
 
 
@@ -256,6 +348,10 @@ def _result(run: _Run, status: str, started: float) -> JobResult:
         result.response_id = run.completion.response_id
     if run.error is not None and status != "succeeded":
         result.error = str(run.error)
+    if run.kept_report is not None:
+        result.checks_passed, result.check_failures = run.kept_report.passed, run.kept_report.failures
+    elif status == "succeeded":
+        result.checks_passed = True  # nothing to check: the copy fits
     result.tokens_in = sum(a.tokens_in for a in run.attempts)
     result.tokens_out = sum(a.tokens_out for a in run.attempts)
     result.tokens_cached = sum(a.tokens_cached for a in run.attempts)

@@ -122,6 +122,7 @@ class Engine:
             reserve=self._reserve,
             rng=self._rng,
             on_rate_limited=self._rate_limited,
+            on_rewrite=self._rewriting,
         )
 
     async def aclose(self) -> None:
@@ -317,6 +318,16 @@ class Engine:
                 breaker=controls.breaker.state if controls else BreakerState.CLOSED,
                 rate_limited=True, concurrency_limit=int(controls.gate.limit) if controls else None,
             )))
+
+    def _rewriting(self, job: Job, rewrite: int, failures: list[str]) -> None:
+        """A cell failed its checks and is written again: viewers start its text afresh."""
+        last = self.coalescer.finish(job.id)
+        if last is not None:
+            self._outbox.put_nowait((job.campaign_id, last))
+        self._texts.pop(job.id, None)
+        self._outbox.put_nowait((job.campaign_id, ev.generation_rewrite(
+            job.campaign_id, job.id, rewrite=rewrite, check_failures=failures,
+        )))
 
     def _background(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)

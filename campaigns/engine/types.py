@@ -91,6 +91,12 @@ class Job:
     temperature: float
     attempts_before: int = 0
     """Attempts already recorded for this generation (by an engine that lost its lease)."""
+    checks: Sequence[Mapping[str, Any]] = ()
+    """Copy checks run on each finished attempt (validated JSON, pinned at launch)."""
+    language: str = ""
+    """The cell's language (what a language check expects)."""
+    rewrites: int = 0
+    """How many times copy that fails its checks is generated again, with the reasons as feedback."""
 
 
 @dataclass
@@ -111,6 +117,14 @@ class AttemptRecord:
     cost_usd: Decimal = Decimal(0)
     cost_source: str = ""
     closed: bool = False
+    rewrite: int = 0
+    """0: the first writing of the cell; n: its n-th rewrite."""
+    text: str = ""
+    """The copy this attempt wrote, kept when it was checked."""
+    checks_passed: bool | None = None
+    check_results: list[dict[str, Any]] = field(default_factory=list)
+    kept: bool = False
+    """The attempt whose copy the cell keeps (the best one)."""
 
 
 @dataclass
@@ -138,3 +152,6 @@ class JobResult:
     model_id: int | None = None
     """The model that produced the text (the fallback, if it was used)."""
     attempt_log: list[AttemptRecord] = field(default_factory=list)
+    checks_passed: bool | None = None
+    """None: the copy was not checked (the job did not succeed)."""
+    check_failures: list[str] = field(default_factory=list)

@@ -43,6 +43,11 @@ Languages = Annotated[
 Variants = Annotated[int, Field(ge=1, le=20, description="generations per product × template × model × language")]
 MaxTokens = Annotated[int, Field(ge=1, le=32768)]
 Temperature = Annotated[float, Field(ge=0.0, le=2.0, allow_inf_nan=False)]
+Rewrites = Annotated[
+    int,
+    Field(ge=0, le=3, description="times a cell that fails its template's checks is written again, with the "
+          "reasons as feedback; each rewrite is an attempt, reserved and billed (skipped when the budget can't)"),
+]
 
 MATRIX_EXAMPLE = {
     "product_ids": [1, 2, 3],
@@ -72,6 +77,7 @@ class CampaignIn(In):
     max_tokens: MaxTokens = 256
     temperature: Temperature = 0.7
     budget_usd: Budget = Field(Decimal("5"), description="a decimal string (or number); never overspent")
+    rewrites: Rewrites = 1
     team_id: ObjectId | None = Field(None, description=TEAM_HELP)
 
 
@@ -90,6 +96,7 @@ class CampaignPatch(PatchSchema):
     languages: Languages | None = None
     max_tokens: MaxTokens | None = None
     temperature: Temperature | None = None
+    rewrites: Rewrites | None = None
     team_id: ObjectId | None = Field(None, description=TEAM_HELP)
 
 
@@ -118,6 +125,13 @@ CAMPAIGN_OUT_EXAMPLE = {
     "ttft_ms_p95": 391.0,
     "latency_ms_p50": 1740.2,
     "latency_ms_p95": 2803.9,
+    "passing": 8,
+    "failing_checks": 1,
+    "approved": 3,
+    "cost_per_passing_usd": "0.0000426500",
+    "cost_per_approved_usd": "0.0001137333",
+    "rewrite_usd": "0.0000401",
+    "rewrites": 1,
     "variants": 2,
     "languages": [],
     "max_tokens": 256,
@@ -185,6 +199,13 @@ class CampaignOut(Schema):
     ttft_ms_p95: float | None
     latency_ms_p50: float | None
     latency_ms_p95: float | None
+    passing: int = Field(description="generations whose copy passed every check of its template")
+    failing_checks: int = Field(description="generations that finished with copy failing a check")
+    approved: int
+    cost_per_passing_usd: Money | None = Field(description="spend divided by passing copy; null: none passes yet")
+    cost_per_approved_usd: Money | None = Field(description="spend divided by approved copy; null: none approved")
+    rewrite_usd: Money = Field(description="what the rewrites of failing copy cost (included in spend_usd)")
+    rewrites: int
     variants: int
     languages: list[str]
     max_tokens: int

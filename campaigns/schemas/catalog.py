@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from campaigns.engine.checks import MAX_CHECKS, Check, Preset
 from campaigns.schemas.common import In, Language, Name, PageParams, PatchSchema, RowErrorOut, Search
 from campaigns.services.products import MAX_ATTRIBUTES_BYTES, MAX_ATTRIBUTES_DEPTH, MAX_DESCRIPTION_CHARS
 from campaigns.templating import max_template_chars
@@ -41,7 +42,25 @@ TEMPLATE_EXAMPLE = {
     "name": "Tagline",
     "system_prompt": "You are a senior copywriter. Answer in {{ language }}.",
     "body": "Write a punchy tagline for {{ product.name }}. {{ product.description }}",
+    "checks": [
+        {"kind": "max_chars", "value": 30, "counting": "google_ads"},
+        {"kind": "must_include", "terms": ["{{ product.name }}"]},
+        {"kind": "language"},
+    ],
 }
+CHECKS_HELP = (
+    "copy checks run on every cell of a campaign (pinned with the template's text when a campaign is created); "
+    f"at most {MAX_CHECKS}. Kinds: max_chars/min_chars (value, counting: graphemes|google_ads|x, stop_margin), "
+    "max_words/min_words/max_lines (value), sms (segments), must_include/must_not_include (terms), "
+    "regex (pattern in RE2 syntax, must_match, description), language (language, min_confidence), "
+    "format (placeholders, valid_json, quotes)"
+)
+PRESET_HELP = (
+    "a channel preset whose checks are put before those of `checks`: google_ads_headline (30, Google Ads width), "
+    "google_ads_description (90), meta_title (60), meta_description (160), x_post (280, X weighting), "
+    "sms (160 GSM-7 or 70 UCS-2), push_notification (110, 2 lines), instagram_caption (2,200, 30 hashtags)"
+)
+Checks = Annotated[list[Check], Field(max_length=MAX_CHECKS, description=CHECKS_HELP)]
 ATTRIBUTES_HELP = (
     f"a JSON object (templates read it): at most {MAX_ATTRIBUTES_BYTES} bytes as compact JSON, "
     f"nested at most {MAX_ATTRIBUTES_DEPTH} levels deep, numbers finite"
@@ -91,6 +110,8 @@ class PromptTemplateIn(In):
     name: Name
     system_prompt: str = Field("", max_length=TEMPLATE_CHARS, description="Liquid over product.* and language")
     body: str = Field(min_length=1, max_length=TEMPLATE_CHARS, description="Liquid over product.* and language")
+    checks: Checks = Field(default_factory=list)
+    preset: Preset | None = Field(None, description=PRESET_HELP)
 
 
 class PromptTemplatePatch(PatchSchema):
@@ -99,6 +120,8 @@ class PromptTemplatePatch(PatchSchema):
     name: Name | None = None
     system_prompt: str | None = Field(None, max_length=TEMPLATE_CHARS)
     body: str | None = Field(None, min_length=1, max_length=TEMPLATE_CHARS)
+    checks: Checks | None = Field(None, description="replaces the template's checks (with the preset's, if given)")
+    preset: Preset | None = Field(None, description=PRESET_HELP)
 
 
 class PromptTemplateOut(Schema):
@@ -112,6 +135,7 @@ class PromptTemplateOut(Schema):
     name: str
     system_prompt: str
     body: str
+    checks: Checks
     needs_attention: bool = Field(description="kept unconverted by the move to Liquid: refused at launch until saved")
     attention_reason: str
     created_at: datetime

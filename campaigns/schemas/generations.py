@@ -14,6 +14,7 @@ from campaigns.schemas.common import In, Money, ObjectId, PageParams, PatchSchem
 __all__ = [
     "AllGenerationFilters",
     "AttemptOut",
+    "CheckResultOut",
     "ExportOut",
     "ExportParams",
     "ExportRowOut",
@@ -36,6 +37,7 @@ class GenerationFilters(PageParams):
     language: str = Field("", max_length=35)
     approved: bool | None = None
     rating: Rating | None = None
+    checks_passed: bool | None = Field(None, description="true: copy that passed its checks; false: copy that failed")
     ordering: Literal[
         "id",
         "-id",
@@ -83,6 +85,8 @@ GENERATION_EXAMPLE = {
     "attempts": 1,
     "error": "",
     "finish_reason": "stop",
+    "checks_passed": True,
+    "check_failures": [],
     "created_at": "2026-03-01T09:31:12Z",
     "started_at": "2026-03-01T09:31:13Z",
     "finished_at": "2026-03-01T09:31:15Z",
@@ -100,6 +104,11 @@ ATTEMPT_EXAMPLE = {
     "tokens_reasoning": 0,
     "cost_usd": "0.0000222",
     "cost_source": "reported",
+    "rewrite": 0,
+    "text": "Run further on lighter feet.",
+    "checks_passed": True,
+    "check_results": [{"kind": "max_chars", "passed": True}, {"kind": "language", "passed": True}],
+    "kept": True,
     "created_at": "2026-03-01T09:31:15Z",
 }
 
@@ -135,9 +144,23 @@ class GenerationOut(Schema):
     attempts: int
     error: str
     finish_reason: str
+    checks_passed: bool | None = Field(
+        description="the kept copy passed every check of its template (true when it has none); null: not checked "
+        "(running, or no copy)"
+    )
+    check_failures: list[str] = Field(description="why the kept copy failed, for a person: '43 characters; the limit is 30'")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+class CheckResultOut(Schema):
+    """One check of one attempt: ``reason`` says why it failed, ``note`` what a pass could not judge."""
+
+    kind: str
+    passed: bool
+    reason: str = ""
+    note: str = ""
 
 
 class AttemptOut(Schema):
@@ -157,6 +180,11 @@ class AttemptOut(Schema):
     tokens_reasoning: int = Field(description="completion tokens spent reasoning (part of tokens_out)")
     cost_usd: Money
     cost_source: str
+    rewrite: int = Field(description="0: the first writing; n: the n-th rewrite after failed checks")
+    text: str = Field(description="the copy this attempt wrote (attempts that were checked)")
+    checks_passed: bool | None
+    check_results: list[CheckResultOut]
+    kept: bool = Field(description="the attempt whose copy the generation keeps")
     created_at: datetime
 
 
@@ -213,6 +241,8 @@ class ExportRowOut(Schema):
     original_text: str
     rating: int | None
     approved: bool
+    checks_passed: bool | None
+    check_failures: str = Field(description="the reasons the copy failed its checks, separated by ' | '")
     tokens_in: int
     tokens_out: int
     tokens_cached: int = Field(description="prompt tokens served from the provider's cache (part of tokens_in)")
@@ -245,6 +275,8 @@ class ExportOut(Schema):
                             "original_text": "Run further on lighter feet.",
                             "rating": 5,
                             "approved": True,
+                            "checks_passed": True,
+                            "check_failures": "",
                             "tokens_in": 64,
                             "tokens_out": 21,
                             "tokens_cached": 0,

@@ -29,7 +29,7 @@ from campaigns.services.selectors import campaigns_visible_to
 __all__ = ["ALWAYS_EDITABLE", "campaign_delete", "campaign_update"]
 
 ALWAYS_EDITABLE = frozenset({"name", "budget_usd"})
-SCALARS = ("name", "budget_usd", "variants", "languages", "max_tokens", "temperature")
+SCALARS = ("name", "budget_usd", "variants", "languages", "max_tokens", "temperature", "rewrites")
 RELATIONS: dict[str, tuple[str, type[Any]]] = {
     "product_ids": ("products", Product),
     "template_ids": ("templates", PromptTemplate),

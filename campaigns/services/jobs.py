@@ -179,6 +179,9 @@ def jobs_claim(*, owner: str, limit: int) -> list[Job]:
                 max_tokens=ledger.campaigns[gen.campaign_id].max_tokens,
                 temperature=ledger.campaigns[gen.campaign_id].temperature,
                 attempts_before=gen.attempts,
+                checks=gen.checks,
+                language=gen.language,
+                rewrites=ledger.campaigns[gen.campaign_id].rewrites,
             )
             for gen in claimed
         ]

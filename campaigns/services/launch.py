@@ -26,6 +26,7 @@ from campaigns.models import (
 )
 from campaigns.services.access import campaign_act_check
 from campaigns.services.budgets import QuotaRefusal, quota_check_launch
+from campaigns.services.checks import banned_terms, cell_checks
 from campaigns.services.errors import CampaignStateError, InvalidInput, QuotaExceeded, full_clean_or_invalid
 from campaigns.services.matrix import Matrix, MatrixTooLarge
 from campaigns.services.prices import prices_pin
@@ -60,11 +61,12 @@ def product_context(product: Product) -> dict[str, Any]:
 def template_version_current(template: PromptTemplate) -> TemplateVersion:
     """The version holding the template's current text (made if the text changed since the last)."""
     latest = template.versions.order_by("-number").first()
-    if latest is not None and (latest.system_prompt, latest.body) == (template.system_prompt, template.body):
+    text = (template.system_prompt, template.body, template.checks)
+    if latest is not None and (latest.system_prompt, latest.body, latest.checks) == text:
         return latest
     return TemplateVersion.objects.create(
         template=template, number=(latest.number + 1) if latest else 1, name=template.name,
-        system_prompt=template.system_prompt, body=template.body,
+        system_prompt=template.system_prompt, body=template.body, checks=template.checks,
     )
 
 
@@ -149,6 +151,7 @@ def campaign_create(
     max_tokens: int = 256,
     temperature: float = 0.7,
     budget_usd: Decimal = Decimal("5"),
+    rewrites: int = 1,
 ) -> Campaign:
     products = objects_by_ids(Product, product_ids, "product_ids")
     templates = objects_by_ids(PromptTemplate, template_ids, "template_ids")
@@ -164,6 +167,7 @@ def campaign_create(
         max_tokens=max_tokens,
         temperature=temperature,
         budget_usd=budget_usd,
+        rewrites=rewrites,
     )
     full_clean_or_invalid(campaign, exclude=["owner"])
     campaign.save()
@@ -227,11 +231,21 @@ def _plan(campaign: Campaign) -> _Plan:
     versions = {v.template_id: v for v in campaign.template_versions.all()}
     prompts: dict[str, list[dict[str, str]]] = {}
     digest_of: dict[tuple[int, int, str], str] = {}
+    # Each cell's checks, pinned as the template's (version's) checks with its product's terms
+    # rendered and the organisation's banned terms added; stored as database values.
+    checks_of: dict[tuple[int, int, str], Any] = {}
+    checks_field = Generation._meta.get_field("checks")
+    banned = banned_terms()
     for product, template, language in matrix.prompts():
-        messages = messages_render_or_invalid(versions.get(template.id) or template, product, language)
+        source = versions.get(template.id) or template
+        messages = messages_render_or_invalid(source, product, language)
         digest = prompt_digest(messages)
         prompts.setdefault(digest, messages)
         digest_of[(product.id, template.id, language)] = digest
+        checks = cell_checks(
+            source.checks, product=product_context(product), language=language or product.language, banned=banned
+        )
+        checks_of[(product.id, template.id, language)] = checks_field.get_db_prep_save(checks, connection)
     blank, at = _blank_row(campaign)
     rows = []
     for cell in matrix.cells():
@@ -242,6 +256,7 @@ def _plan(campaign: Campaign) -> _Plan:
         row[at["model_id"]], row[at["variant"]] = cell.model.id, cell.variant
         row[at["language"]] = cell.language or cell.product.language
         row[at["prompt_id"]] = digest_of[(cell.product.id, cell.template.id, cell.language)]
+        row[at["checks"]] = checks_of[(cell.product.id, cell.template.id, cell.language)]
         rows.append(row)
     return _Plan(fingerprint, prompts, rows)
 

@@ -81,7 +81,7 @@ MONEY_FIELDS = [
 RELEASED_FIELDS = ["status", "progress_bytes", *MONEY_FIELDS]
 FINISHED_FIELDS = [
     "status", "text", "ttft_ms", "latency_ms", "served_by", "cost_source", "error", "finish_reason", "response_id",
-    "finished_at", *MONEY_FIELDS,
+    "finished_at", *MONEY_FIELDS, "checks_passed", "check_failures",
 ]
 
 
@@ -97,7 +97,7 @@ def _money(gen: Generation, r: JobResult) -> list[Any]:
 def _finished_values(gen: Generation, r: JobResult, now: Any, *, estimated: bool) -> list[Any]:
     return [
         r.status, r.text, r.ttft_ms, r.latency_ms, r.model_id, "estimated" if estimated else r.cost_source,
-        r.error, r.finish_reason, r.response_id, now, *_money(gen, r),
+        r.error, r.finish_reason, r.response_id, now, *_money(gen, r), r.checks_passed, r.check_failures,
     ]
 
 
@@ -107,7 +107,8 @@ def _attempt_rows(job_id: int, owner: str, r: JobResult) -> list[Attempt]:
             generation_id=job_id, number=a.number, model_id=a.model_id, engine=owner, status_code=a.status_code,
             error=a.error, duration_ms=a.duration_ms, ttft_ms=a.ttft_ms, tokens_in=a.tokens_in,
             tokens_out=a.tokens_out, tokens_cached=a.tokens_cached, tokens_cache_write=a.tokens_cache_write,
-            tokens_reasoning=a.tokens_reasoning, cost_usd=a.cost_usd, cost_source=a.cost_source,
+            tokens_reasoning=a.tokens_reasoning, cost_usd=a.cost_usd, cost_source=a.cost_source, rewrite=a.rewrite,
+            text=a.text, checks_passed=a.checks_passed, check_results=a.check_results, kept=a.kept,
         )
         for a in r.attempt_log
     ]

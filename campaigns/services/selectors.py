@@ -9,8 +9,9 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Q, QuerySet, Sum
 
+from campaigns.engine.costs import MONEY_QUANTUM
 from campaigns.engine.status import GenerationStatus
-from campaigns.models import Campaign, Generation
+from campaigns.models import Attempt, Campaign, Generation
 from campaigns.services.prices import campaigns_cache_savings
 
 __all__ = [
@@ -45,6 +46,9 @@ def _progress_aggregates() -> dict[str, Any]:
         "failed": Count("id", filter=Q(status=S.FAILED)),
         "cancelled": Count("id", filter=Q(status=S.CANCELLED)),
         "skipped": Count("id", filter=Q(status=S.SKIPPED)),
+        "passing": Count("id", filter=Q(checks_passed=True)),
+        "failing_checks": Count("id", filter=Q(checks_passed=False)),
+        "approved": Count("id", filter=Q(approved=True)),
         "spend": Sum("cost_usd"),
         "tokens_in": Sum("tokens_in"),
         "tokens_out": Sum("tokens_out"),
@@ -60,9 +64,13 @@ def cache_hit_ratio(tokens_in: int, tokens_cached: int) -> float | None:
 
 def _progress(campaign: Campaign, agg: dict[str, Any]) -> dict[str, Any]:
     spend = agg.get("spend") or Decimal(0)
-    counts = {k: agg.get(k) or 0 for k in ("total", *(s.value for s in GenerationStatus))}
+    counts = {
+        k: agg.get(k) or 0
+        for k in ("total", *(s.value for s in GenerationStatus), "passing", "failing_checks")
+    }
     return {
         **counts,
+        "cost_per_passing_usd": _per(spend, counts["passing"]),
         "pending": counts["queued"] + counts["running"],
         "tokens_in": agg.get("tokens_in") or 0,
         "tokens_out": agg.get("tokens_out") or 0,
@@ -73,6 +81,11 @@ def _progress(campaign: Campaign, agg: dict[str, Any]) -> dict[str, Any]:
         "budget_usd": str(campaign.budget_usd),
         "status": campaign.status,
     }
+
+
+def _per(spend: Decimal, count: int) -> str | None:
+    """Spend per piece of copy, as a money string; None when there is none."""
+    return str((spend / count).quantize(MONEY_QUANTUM)) if count else None
 
 
 def campaign_progress(campaign: Campaign) -> dict[str, Any]:
@@ -102,6 +115,10 @@ def campaigns_stats(campaigns: Sequence[Campaign]) -> dict[int, dict[str, Any]]:
     generations = Generation.objects.filter(campaign_id__in=ids).order_by()  # no ordering in the GROUP BY
     sums = {row.pop("campaign_id"): row for row in generations.values("campaign_id").annotate(**_progress_aggregates())}
     timings: dict[int, tuple[list[float], list[float]]] = {cid: ([], []) for cid in ids}
+    rewrite_costs = dict(
+        Attempt.objects.filter(generation__campaign_id__in=ids, rewrite__gt=0).order_by()
+        .values("generation__campaign_id").annotate(usd=Sum("cost_usd")).values_list("generation__campaign_id", "usd")
+    )
     succeeded = generations.filter(status=S.SUCCEEDED).values_list("campaign_id", "ttft_ms", "latency_ms")
     for campaign_id, ttft, latency in succeeded:
         if ttft is not None:
@@ -112,8 +129,12 @@ def campaigns_stats(campaigns: Sequence[Campaign]) -> dict[int, dict[str, Any]]:
     stats = {}
     for campaign in campaigns:
         ttfts, latencies = timings[campaign.id]
+        agg = sums.get(campaign.id, {})
         stats[campaign.id] = {
-            **_progress(campaign, sums.get(campaign.id, {})),
+            **_progress(campaign, agg),
+            "approved": agg.get("approved") or 0,
+            "cost_per_approved_usd": _per(agg.get("spend") or Decimal(0), agg.get("approved") or 0),
+            "rewrite_usd": str(rewrite_costs.get(campaign.id) or Decimal(0)),
             "ttft_ms_p50": percentile(ttfts, 50),
             "ttft_ms_p95": percentile(ttfts, 95),
             "latency_ms_p50": percentile(latencies, 50),
@@ -147,6 +168,8 @@ def generation_dict(g: Generation) -> dict[str, Any]:
         "rating": g.rating,
         "approved": g.approved,
         "edited_text": g.edited_text,
+        "checks_passed": g.checks_passed,
+        "check_failures": g.check_failures,
     }
 
 

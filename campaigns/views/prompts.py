@@ -18,7 +18,7 @@ from campaigns.services.studio.templates import TemplateUsage, template_usage, t
 from campaigns.views._common import page_of, save_owned
 
 PREVIEW_PRODUCTS = 200
-PROMPT_FIELDS = {"system_prompt", "body"}
+PROMPT_FIELDS = {"system_prompt", "body", "checks", "preset"}
 
 
 @login_required

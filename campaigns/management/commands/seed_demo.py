@@ -35,12 +35,22 @@ TEMPLATES = [
      "Details: {{ product.description }}\n"
      "{% for attribute in product.attributes %}- {{ attribute[0] }}: {{ attribute[1] }}\n{% endfor %}"),
 ]
+# A template whose copy must fit a Google Ads headline (30 characters, Google Ads width): every
+# cell is checked as it finishes and rewritten once, with the reasons, when it does not fit.
+CHECKED_TEMPLATES = [
+    ("Ad headline", "You write Google Ads headlines in {{ language }}.",
+     "Write one Google Ads headline for {{ product.name }}. {{ product.description }}",
+     [{"kind": "max_chars", "value": 30, "counting": "google_ads", "stop_margin": 30}, {"kind": "format"},
+      {"kind": "language"}]),
+]
 MODELS = [
     # (name sent to the simulator, label, input, cached input, output $/Mtok)
     ("sim-fast@ttft=120,gap=12,len=40", "Fast (simulated)", "0.150000", "0.075000", "0.600000"),
     ("sim-balanced@ttft=300,gap=25,len=56", "Balanced (simulated)", "1.000000", "0.100000", "4.000000"),
     ("sim-polyglot@ttft=200,gap=20,len=48,lang=ja,usage=deepseek", "Polyglot ja (simulated)", "0.500000",
      "0.050000", "2.000000"),
+    # Writes too long on a first attempt and follows check feedback on a rewrite (the rewrite loop).
+    ("sim-drafty@ttft=150,gap=15,len=10,first=long", "Drafty (simulated)", "0.150000", "0.075000", "0.600000"),
 ]
 GRPC_MODELS = [
     # (Triton model name sent to the simulator's gRPC side, label, preset, prompt format, prices)
@@ -103,6 +113,10 @@ class Command(BaseCommand):
             PromptTemplate.objects.get_or_create(name=n, defaults={"system_prompt": s, "body": b, "owner": user})[0]
             for n, s, b in TEMPLATES
         ]
+        for n, s, b, checks in CHECKED_TEMPLATES:
+            PromptTemplate.objects.get_or_create(
+                name=n, defaults={"system_prompt": s, "body": b, "checks": checks, "owner": user}
+            )
         campaign = Campaign.objects.filter(name="Demo campaign", status=Campaign.Status.DRAFT).first()
         if campaign is None:
             campaign = campaign_create(

@@ -14,7 +14,7 @@ from typing import Any
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Max, Q, QuerySet, Sum
 
-from campaigns.models import Campaign, Generation, LLMModel, PromptTemplate, TemplateVersion
+from campaigns.models import Attempt, Campaign, Generation, LLMModel, PromptTemplate, TemplateVersion
 
 __all__ = [
     "PRODUCTS_PER_PAGE",
@@ -47,6 +47,8 @@ def generations_filter(generations: QuerySet[Generation], filters: dict[str, Any
         generations = generations.filter(rating__gte=int(rating))
     if filters.get("approved") is not None:
         generations = generations.filter(approved=filters["approved"])
+    if filters.get("checks_passed") is not None:
+        generations = generations.filter(checks_passed=filters["checks_passed"])
     return generations
 
 
@@ -165,14 +167,19 @@ def review_board(*, campaign: Campaign, filters: dict[str, Any], page_number: An
     )
 
 
-def review_counts(*, campaign: Campaign) -> dict[str, int]:
-    return campaign.generations.aggregate(
+def review_counts(*, campaign: Campaign) -> dict[str, Any]:
+    counts: dict[str, Any] = campaign.generations.aggregate(
         total=Count("id"),
         succeeded=Count("id", filter=Q(status=Generation.Status.SUCCEEDED)),
         rated=Count("id", filter=Q(rating__isnull=False)),
         approved=Count("id", filter=Q(approved=True)),
         edited=Count("id", filter=~Q(edited_text="")),
+        passing=Count("id", filter=Q(checks_passed=True)),
+        failing_checks=Count("id", filter=Q(checks_passed=False)),
     )
+    rewrites = Attempt.objects.filter(generation__campaign=campaign, rewrite__gt=0).aggregate(usd=Sum("cost_usd"))
+    counts["rewrite_usd"] = rewrites["usd"] or Decimal(0)
+    return counts
 
 
 @dataclass
@@ -193,23 +200,31 @@ def approved_cost_table(*, campaign: Campaign) -> CostTable:
     groups = {
         (row["template_id"], row["model_id"]): row
         for row in campaign.generations.values("template_id", "model_id").annotate(
-            cost=Sum("cost_usd"), approved=Count("id", filter=Q(approved=True)), n=Count("id")
+            cost=Sum("cost_usd"), approved=Count("id", filter=Q(approved=True)), n=Count("id"),
+            passing=Count("id", filter=Q(checks_passed=True)),
         )
     }
     table = CostTable(models)
-    empty = {"cost": Decimal(0), "approved": 0, "n": 0}
+    empty = {"cost": Decimal(0), "approved": 0, "n": 0, "passing": 0}
     for template in templates:
         cells = []
         for model in models:
             g = groups.get((template.id, model.id), empty)
             cost = g["cost"] or Decimal(0)
-            cells.append({"cost": cost, "approved": g["approved"], "per_approved": _per_approved(cost, g["approved"])})
+            cells.append({
+                "cost": cost, "approved": g["approved"], "per_approved": _per_approved(cost, g["approved"]),
+                "passing": g["passing"], "per_passing": _per_approved(cost, g["passing"]),
+            })
         table.rows.append((template.name, cells))
     totals = []
     for i in range(len(models)):
         cost = sum((row[1][i]["cost"] for row in table.rows), Decimal(0))
         approved = sum(row[1][i]["approved"] for row in table.rows)
-        totals.append({"cost": cost, "approved": approved, "per_approved": _per_approved(cost, approved)})
+        passing = sum(row[1][i]["passing"] for row in table.rows)
+        totals.append({
+            "cost": cost, "approved": approved, "per_approved": _per_approved(cost, approved),
+            "passing": passing, "per_passing": _per_approved(cost, passing),
+        })
     if len(templates) > 1:
         table.rows.append(("All templates", totals))
     return table

@@ -229,9 +229,44 @@
       items.push(badge("cell-served-by", "via " + label, "Written by the fallback model", "badge-fallback"));
     }
     if (g.attempts > 1) items.push(badge("cell-attempts", g.attempts + " attempts", "Attempts"));
+    var checks = checksBadge(g);
+    if (checks) items.push(checks);
     cell.badgesEl.replaceChildren.apply(cell.badgesEl, items);
     cell.errorEl.textContent = g.error || "";
     cell.errorEl.hidden = !g.error;
+  }
+
+  /* ---- copy checks: a pass/fail badge per cell, the reasons on hover ---- */
+  function checksBadge(g) {
+    if (g.checks_passed === true) {
+      var pass = badge("cell-checks", "\u2713 checks", "Passed every check", "badge-pass");
+      pass.dataset.checks = "pass";
+      return pass;
+    }
+    if (g.checks_passed !== false) return null;
+    var reasons = g.check_failures || [];
+    var text = "\u2717 " + reasons.length + " check" + (reasons.length === 1 ? "" : "s") + " failed";
+    var fail = badge("cell-checks", text, reasons.join(" | "), "badge-fail");
+    fail.dataset.checks = "fail";
+    return fail;
+  }
+
+  /* A cell failed its checks and is written again: its text starts afresh. */
+  function onRewrite(cell, msg) {
+    setText(cell, "");
+    var reasons = msg.check_failures || [];
+    var note = badge("cell-rewrite", "rewrite " + msg.rewrite, "Rewriting: " + reasons.join(" | "), "badge-rewrite");
+    cell.badgesEl.replaceChildren(note);
+  }
+
+  function updatePassing(c) {
+    if (c.passing == null) return;
+    var passing = root.querySelector('[data-count="passing"]');
+    var checked = root.querySelector('[data-count="checked"]');
+    var cost = root.querySelector("[data-passing-cost]");
+    if (passing) passing.textContent = c.passing;
+    if (checked) checked.textContent = c.passing + (c.failing_checks || 0);
+    if (cost) cost.textContent = c.cost_per_passing_usd ? "$" + fixed(c.cost_per_passing_usd, 6) : "\u2014";
   }
 
   function finish(cell, g) {
@@ -320,6 +355,7 @@
     if (cell.done) return; // a late or duplicated event: the final text is already shown
     if (cell.el.dataset.status !== "running") setCellStatus(cell, "running");
     if (msg.type === "generation.delta") onDelta(cell, msg);
+    if (msg.type === "generation.rewrite") onRewrite(cell, msg);
   }
 
   /* Append only what lies beyond the cell's text: a duplicate is trimmed, and a resync
@@ -376,6 +412,7 @@
       el.spendMeter.setAttribute("aria-valuetext", spendPercent + "% of the budget");
     }
     if (c.tokens_in != null) el.tokens.textContent = c.tokens_in + " / " + c.tokens_out;
+    updatePassing(c);
     if (c.cache_hit_ratio != null && el.cache) {
       el.cache.textContent = Math.round(100 * c.cache_hit_ratio) + "% cached";
       el.tokensCached.textContent = c.tokens_cached;
@@ -569,6 +606,7 @@
       case "generation.started":
       case "generation.delta":
       case "generation.finished":
+      case "generation.rewrite":
         return onGeneration(msg);
       case "campaign.progress":
       case "campaign.finished":
