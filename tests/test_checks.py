@@ -217,3 +217,13 @@ def test_every_preset_expands_to_valid_checks() -> None:
 def test_feedback_lists_every_reason() -> None:
     message = feedback_message(["43 characters; the limit is 30", "missing “Acme”"])
     assert "- 43 characters; the limit is 30\n- missing “Acme”" in message
+
+
+def test_a_few_english_words_are_not_failed_as_another_language_on_a_weak_reading() -> None:
+    """Trigrams alone read "Durable reliable quiet" as Spanish (82%): short copy needs 90% to fail."""
+    suite = CheckSuite.from_json([{"kind": "language"}], language="en")
+    for text in ("Durable reliable quiet", "Life favorite quiet", "Love elegant you sharp"):
+        assert suite.run(text).passed, text
+    for text in ("Chaussures légères pour courir vite", "Zapatos ligeros para correr rápido cada día"):
+        result = suite.run(text).results[0]
+        assert not result.passed and "not English" in result.reason, text

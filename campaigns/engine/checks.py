@@ -56,6 +56,11 @@ MAX_PATTERN_CHARS = 500
 RE2_MAX_MEMORY = 8 << 20
 """Bytes one compiled pattern may use; a bigger one (nested counted repeats) is refused when saved."""
 LANGUAGE_MIN_LETTERS = 12
+# The detector runs in low-accuracy mode (trigrams only: 30 MB instead of 440 MB), which misreads
+# a handful of words ("Durable reliable quiet" as Spanish, 82%): copy shorter than this many words
+# fails the language check only when another language is at least SHORT_TEXT_MIN_CONFIDENCE likely.
+SHORT_TEXT_WORDS = 6
+SHORT_TEXT_MIN_CONFIDENCE = 0.9
 """Shorter copy is too short for a language detector to judge: it passes with a note."""
 
 Counting = Literal["graphemes", "google_ads", "x"]
@@ -461,7 +466,10 @@ def _language_result(check: LanguageCheck, text: str, cell_language: str) -> Che
     mine = confidence.get(wanted, 0.0)
     if top_name == wanted or mine >= 0.5:
         return CheckResult("language", True)
-    if top_value >= check.min_confidence:
+    needed = check.min_confidence
+    if count_words(text) < SHORT_TEXT_WORDS:
+        needed = max(needed, SHORT_TEXT_MIN_CONFIDENCE)
+    if top_value >= needed:
         return CheckResult(
             "language", False,
             reason=f"reads as {top_name.title()} ({top_value:.0%} likely), not {wanted.title()}",
