@@ -1,4 +1,4 @@
-"""HTTP clients for LLM providers. No Django imports: plain dataclasses in, plain results out."""
+"""Clients for LLM providers (OpenAI-compatible HTTP, Triton gRPC). No Django imports: plain dataclasses in, plain results out."""
 
 from campaigns.providers.errors import (
     APIConnectionError,

@@ -44,8 +44,9 @@ from campaigns.providers.errors import (
     ServerError,
     StreamError,
 )
-from campaigns.providers.openai_compatible import ChatRequest, Completion, Usage, auth_headers, parse_retry_after
+from campaigns.providers.openai_compatible import ChatRequest, Completion, auth_headers, parse_retry_after
 from campaigns.providers.prompt_formats import render_prompt
+from campaigns.providers.usage import Usage
 
 __all__ = [
     "CHANNEL_OPTIONS",
